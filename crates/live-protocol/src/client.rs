@@ -1,0 +1,1 @@
+//! A tokio WebSocket client for the live protocol (work in progress).
