@@ -1,0 +1,3 @@
+//! Measures the write statement shapes against a real PostgreSQL (filled in below).
+
+fn main() {}

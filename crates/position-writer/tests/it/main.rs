@@ -1,0 +1,1 @@
+//! Integration tests of position-writer against a real PostgreSQL.
