@@ -1,0 +1,17 @@
+//! `teltonika-codec`: everything a Teltonika tracker and a server exchange, as pure functions
+//! over bytes, plus the JSON *stream record* that tcp-ingestion publishes to Redis and the
+//! Processor consumes.
+//!
+//! What it is for:
+//! - decoding and encoding the binary protocol (codecs 8, 8E, 16 and the GPRS command codecs),
+//!   strictly by default, with typed errors that name what is wrong and where;
+//! - the [`stream_record`] module: one definition of a position shared by the producer
+//!   (tcp-ingestion) and the consumer (the Processor), with the decoding rules of the stream
+//!   contract and a byte-compatible encoder.
+//!
+//! What it is NOT for: I/O of any kind. The codec knows nothing of sockets, tokio (except an
+//! optional `tokio` feature that adapts the framer to `tokio_util::codec`), Redis or
+//! PostgreSQL. It never panics on outside input and contains no `unsafe` code.
+#![forbid(unsafe_code)]
+
+pub mod stream_record;
