@@ -211,3 +211,6 @@ impl FromStr for EntryCodec {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;
