@@ -289,7 +289,10 @@ pub struct IoElementView<'a> {
 impl IoElementView<'_> {
     /// Copies into an owned [`IoElement`].
     pub fn to_owned(&self) -> IoElement {
-        IoElement { id: self.id, value: self.value.to_owned() }
+        IoElement {
+            id: self.id,
+            value: self.value.to_owned(),
+        }
     }
 }
 
@@ -493,7 +496,11 @@ impl fmt::Debug for IoElements<'_> {
 
 #[cold]
 fn truncated(offset: usize, what: &'static str, needed: usize) -> Error {
-    Error::Truncated { offset, what, needed }
+    Error::Truncated {
+        offset,
+        what,
+        needed,
+    }
 }
 
 /// Parses one record at the start of `input`; `offset` is its absolute position (for
@@ -509,9 +516,14 @@ fn parse_record(
         return Err(truncated(offset, "record header", HEAD_LEN - input.len()));
     };
     let Some(priority) = Priority::from_u8(head[8]) else {
-        return Err(Error::BadPriority { offset: offset + 8, value: head[8] });
+        return Err(Error::BadPriority {
+            offset: offset + 8,
+            value: head[8],
+        });
     };
-    let millis = u64::from_be_bytes([head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7]]);
+    let millis = u64::from_be_bytes([
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7],
+    ]);
     if millis > MAX_TIMESTAMP_MS {
         return Err(Error::TimestampOutOfRange { offset, millis });
     }
@@ -525,23 +537,39 @@ fn parse_record(
             (u16::from(event), None, u16::from(total))
         }
         AvlCodec::Codec8Ext => {
-            let Some(&[e0, e1, t0, t1]) = input.get(pos..).and_then(<[u8]>::first_chunk::<4>) else {
+            let Some(&[e0, e1, t0, t1]) = input.get(pos..).and_then(<[u8]>::first_chunk::<4>)
+            else {
                 return Err(truncated(offset + pos, "event IO id and IO total", 4));
             };
             pos += 4;
-            (u16::from_be_bytes([e0, e1]), None, u16::from_be_bytes([t0, t1]))
+            (
+                u16::from_be_bytes([e0, e1]),
+                None,
+                u16::from_be_bytes([t0, t1]),
+            )
         }
         AvlCodec::Codec16 => {
             let Some(&[e0, e1, generation, total]) =
                 input.get(pos..).and_then(<[u8]>::first_chunk::<4>)
             else {
-                return Err(truncated(offset + pos, "event IO id, generation type and IO total", 4));
+                return Err(truncated(
+                    offset + pos,
+                    "event IO id, generation type and IO total",
+                    4,
+                ));
             };
             let Some(generation) = GenerationType::from_u8(generation) else {
-                return Err(Error::BadGenerationType { offset: offset + pos + 2, value: generation });
+                return Err(Error::BadGenerationType {
+                    offset: offset + pos + 2,
+                    value: generation,
+                });
             };
             pos += 4;
-            (u16::from_be_bytes([e0, e1]), Some(generation), u16::from(total))
+            (
+                u16::from_be_bytes([e0, e1]),
+                Some(generation),
+                u16::from(total),
+            )
         }
     };
     let total_at = pos - if codec == AvlCodec::Codec8Ext { 2 } else { 1 };
@@ -581,13 +609,18 @@ fn parse_record(
             let count = u16::from_be_bytes([c0, c1]);
             pos += 2;
             for _ in 0..count {
-                let Some(&[_, _, l0, l1]) = input.get(pos..).and_then(<[u8]>::first_chunk::<4>) else {
+                let Some(&[_, _, l0, l1]) = input.get(pos..).and_then(<[u8]>::first_chunk::<4>)
+                else {
                     return Err(truncated(offset + pos, "NX element header", 4));
                 };
                 let element_at = pos;
                 pos += 4 + usize::from(u16::from_be_bytes([l0, l1]));
                 if pos > input.len() {
-                    return Err(truncated(offset + element_at, "NX value", pos - input.len()));
+                    return Err(truncated(
+                        offset + element_at,
+                        "NX value",
+                        pos - input.len(),
+                    ));
                 }
             }
             counted += u32::from(count);
@@ -628,7 +661,11 @@ pub(crate) fn parse_avl_data<'a>(
 ) -> Result<AvlPacketView<'a>> {
     let len = data.len();
     if len < 3 {
-        let what = if len < 2 { "record count" } else { "second record count" };
+        let what = if len < 2 {
+            "record count"
+        } else {
+            "second record count"
+        };
         return Err(truncated(base + len, what, 3 - len));
     }
     let (first, second) = (data[1], data[len - 1]);
@@ -636,7 +673,11 @@ pub(crate) fn parse_avl_data<'a>(
     let records_at = base + 2;
     if !lenient {
         if first != second {
-            return Err(Error::CountMismatch { offset: base + 1, first, second });
+            return Err(Error::CountMismatch {
+                offset: base + 1,
+                first,
+                second,
+            });
         }
         if first == 0 {
             return Err(Error::ZeroRecords { offset: base + 1 });
@@ -651,9 +692,16 @@ pub(crate) fn parse_avl_data<'a>(
             pos += view.bytes.len();
         }
         if pos != records.len() {
-            return Err(Error::TrailingBytes { offset: records_at + pos, count: records.len() - pos });
+            return Err(Error::TrailingBytes {
+                offset: records_at + pos,
+                count: records.len() - pos,
+            });
         }
-        return Ok(AvlPacketView { codec, count: first, records });
+        return Ok(AvlPacketView {
+            codec,
+            count: first,
+            records,
+        });
     }
     let mut pos = 0;
     let mut found = 0usize;
@@ -665,18 +713,33 @@ pub(crate) fn parse_avl_data<'a>(
         found += 1;
     }
     if pos != records.len() {
-        return Err(Error::TrailingBytes { offset: records_at + pos, count: records.len() - pos });
+        return Err(Error::TrailingBytes {
+            offset: records_at + pos,
+            count: records.len() - pos,
+        });
     }
     if first != second {
-        deviations.push(Error::CountMismatch { offset: base + 1, first, second });
+        deviations.push(Error::CountMismatch {
+            offset: base + 1,
+            first,
+            second,
+        });
     }
     if first == 0 {
         deviations.push(Error::ZeroRecords { offset: base + 1 });
     }
     if found != usize::from(first) {
-        deviations.push(Error::RecordsFound { offset: base + 1, declared: first, found });
+        deviations.push(Error::RecordsFound {
+            offset: base + 1,
+            declared: first,
+            found,
+        });
     }
-    Ok(AvlPacketView { codec, count: found as u8, records })
+    Ok(AvlPacketView {
+        codec,
+        count: found as u8,
+        records,
+    })
 }
 
 /// A validated AVL packet (the records of one TCP frame or UDP datagram), borrowed.
@@ -700,12 +763,19 @@ impl<'a> AvlPacketView<'a> {
 
     /// The records, in wire order (not always time order).
     pub fn records(&self) -> Records<'a> {
-        Records { codec: self.codec, rest: self.records, remaining: self.count }
+        Records {
+            codec: self.codec,
+            rest: self.records,
+            remaining: self.count,
+        }
     }
 
     /// Copies into an owned [`AvlPacket`].
     pub fn to_owned(&self) -> AvlPacket {
-        AvlPacket { codec: self.codec, records: self.records().map(|record| record.to_owned()).collect() }
+        AvlPacket {
+            codec: self.codec,
+            records: self.records().map(|record| record.to_owned()).collect(),
+        }
     }
 }
 
@@ -739,7 +809,10 @@ impl<'a> Iterator for Records<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (usize::from(self.remaining), Some(usize::from(self.remaining)))
+        (
+            usize::from(self.remaining),
+            Some(usize::from(self.remaining)),
+        )
     }
 }
 
@@ -779,7 +852,9 @@ impl AvlRecord {
         if nanos < 0 || nanos % 1_000_000 != 0 {
             return None;
         }
-        u64::try_from(nanos / 1_000_000).ok().filter(|&millis| millis <= MAX_TIMESTAMP_MS)
+        u64::try_from(nanos / 1_000_000)
+            .ok()
+            .filter(|&millis| millis <= MAX_TIMESTAMP_MS)
     }
 }
 
@@ -853,23 +928,35 @@ fn encode_record(codec: AvlCodec, record: &AvlRecord, out: &mut Vec<u8>) -> Resu
                 .map_err(|_| Error::Unencodable("codec 8 event IO id above 255"))?;
             out.push(event);
         }
-        AvlCodec::Codec8Ext | AvlCodec::Codec16 => out.extend_from_slice(&record.event_io_id.to_be_bytes()),
+        AvlCodec::Codec8Ext | AvlCodec::Codec16 => {
+            out.extend_from_slice(&record.event_io_id.to_be_bytes())
+        }
     }
     match (codec, record.generation_type) {
         (AvlCodec::Codec16, Some(generation)) => out.push(generation as u8),
-        (AvlCodec::Codec16, None) => return Err(Error::Unencodable("codec 16 needs a generation type")),
-        (_, Some(_)) => return Err(Error::Unencodable("only codec 16 carries a generation type")),
+        (AvlCodec::Codec16, None) => {
+            return Err(Error::Unencodable("codec 16 needs a generation type"));
+        }
+        (_, Some(_)) => {
+            return Err(Error::Unencodable(
+                "only codec 16 carries a generation type",
+            ));
+        }
         (_, None) => {}
     }
     if codec != AvlCodec::Codec8Ext && counts[4] > 0 {
-        return Err(Error::Unencodable("variable-length IO values exist only in codec 8E"));
+        return Err(Error::Unencodable(
+            "variable-length IO values exist only in codec 8E",
+        ));
     }
     let push_count = |out: &mut Vec<u8>, count: usize| -> Result<()> {
         if codec == AvlCodec::Codec8Ext {
-            let count = u16::try_from(count).map_err(|_| Error::Unencodable("more than 65535 IO elements"))?;
+            let count = u16::try_from(count)
+                .map_err(|_| Error::Unencodable("more than 65535 IO elements"))?;
             out.extend_from_slice(&count.to_be_bytes());
         } else {
-            let count = u8::try_from(count).map_err(|_| Error::Unencodable("more than 255 IO elements"))?;
+            let count =
+                u8::try_from(count).map_err(|_| Error::Unencodable("more than 255 IO elements"))?;
             out.push(count);
         }
         Ok(())
@@ -878,9 +965,14 @@ fn encode_record(codec: AvlCodec, record: &AvlRecord, out: &mut Vec<u8>) -> Resu
     let groups = if codec == AvlCodec::Codec8Ext { 5 } else { 4 };
     for (group, &count) in counts.iter().enumerate().take(groups) {
         push_count(out, count)?;
-        for element in record.io.iter().filter(|element| element.value.group() == group) {
+        for element in record
+            .io
+            .iter()
+            .filter(|element| element.value.group() == group)
+        {
             if codec == AvlCodec::Codec8 {
-                let id = u8::try_from(element.id).map_err(|_| Error::Unencodable("codec 8 IO id above 255"))?;
+                let id = u8::try_from(element.id)
+                    .map_err(|_| Error::Unencodable("codec 8 IO id above 255"))?;
                 out.push(id);
             } else {
                 out.extend_from_slice(&element.id.to_be_bytes());

@@ -42,7 +42,11 @@ mod tests {
         for &byte in data {
             crc ^= u16::from(byte);
             for _ in 0..8 {
-                crc = if crc & 1 == 0 { crc >> 1 } else { (crc >> 1) ^ 0xA001 };
+                crc = if crc & 1 == 0 {
+                    crc >> 1
+                } else {
+                    (crc >> 1) ^ 0xA001
+                };
             }
         }
         crc
@@ -56,7 +60,9 @@ mod tests {
 
     #[test]
     fn both_paths_match_the_definition_at_every_length() {
-        let data: Vec<u8> = (0..2048u32).map(|i| (i.wrapping_mul(151) ^ (i >> 3)) as u8).collect();
+        let data: Vec<u8> = (0..2048u32)
+            .map(|i| (i.wrapping_mul(151) ^ (i >> 3)) as u8)
+            .collect();
         for len in 0..=data.len() {
             assert_eq!(crc16(&data[..len]), bitwise(&data[..len]), "length {len}");
         }

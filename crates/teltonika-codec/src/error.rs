@@ -110,7 +110,9 @@ pub enum Error {
         offset: usize,
     },
     /// The CRC-16/ARC of the data field is not the one the frame carries.
-    #[error("CRC mismatch at byte {offset}: frame carries {expected:#010x}, data gives {computed:#06x}")]
+    #[error(
+        "CRC mismatch at byte {offset}: frame carries {expected:#010x}, data gives {computed:#06x}"
+    )]
     CrcMismatch {
         /// Offset of the CRC field.
         offset: usize,

@@ -30,7 +30,11 @@ impl Imei {
 
     /// The IMEI with this numeric value, if it has at most 15 digits.
     pub const fn new(value: u64) -> Option<Self> {
-        if value < Self::LIMIT { Some(Self(value)) } else { None }
+        if value < Self::LIMIT {
+            Some(Self(value))
+        } else {
+            None
+        }
     }
 
     /// The numeric value.
@@ -42,12 +46,18 @@ impl Imei {
     /// within `digits`.
     pub fn from_ascii(digits: &[u8]) -> Result<Self> {
         if digits.len() != Self::LEN {
-            return Err(Error::BadImei { offset: 0, reason: "not 15 digits long" });
+            return Err(Error::BadImei {
+                offset: 0,
+                reason: "not 15 digits long",
+            });
         }
         let mut value = 0u64;
         for (index, &byte) in digits.iter().enumerate() {
             if !byte.is_ascii_digit() {
-                return Err(Error::BadImei { offset: index, reason: "not a decimal digit" });
+                return Err(Error::BadImei {
+                    offset: index,
+                    reason: "not a decimal digit",
+                });
             }
             value = value * 10 + u64::from(byte - b'0');
         }
@@ -71,12 +81,18 @@ impl Imei {
         for (index, byte) in bytes.into_iter().enumerate() {
             for nibble in [byte >> 4, byte & 0x0F] {
                 if nibble > 9 {
-                    return Err(Error::BadImei { offset: index, reason: "not a BCD digit" });
+                    return Err(Error::BadImei {
+                        offset: index,
+                        reason: "not a BCD digit",
+                    });
                 }
                 value = value * 10 + u64::from(nibble);
             }
         }
-        Self::new(value).ok_or(Error::BadImei { offset: 0, reason: "more than 15 digits" })
+        Self::new(value).ok_or(Error::BadImei {
+            offset: 0,
+            reason: "more than 15 digits",
+        })
     }
 
     /// Packs into the 8-byte form of codecs 14 and 15: `0` then the 15 digits, as BCD.
@@ -85,7 +101,11 @@ impl Imei {
         let mut out = [0u8; 8];
         // 16 nibbles: a leading 0, then the digits.
         for (index, slot) in out.iter_mut().enumerate() {
-            let high = if index == 0 { 0 } else { digits[2 * index - 1] - b'0' };
+            let high = if index == 0 {
+                0
+            } else {
+                digits[2 * index - 1] - b'0'
+            };
             let low = digits[2 * index] - b'0';
             *slot = (high << 4) | low;
         }
@@ -136,15 +156,25 @@ pub fn decode_imei(input: &[u8]) -> Result<(Imei, usize)> {
     let Some(&[high, low]) = input.first_chunk::<2>() else {
         // A first byte other than 0 can already be judged: the length is 15.
         if input.first().is_some_and(|&byte| byte != 0) {
-            return Err(Error::BadImei { offset: 0, reason: "length field is not 15" });
+            return Err(Error::BadImei {
+                offset: 0,
+                reason: "length field is not 15",
+            });
         }
-        return Err(Error::Incomplete { needed: 2 - input.len() });
+        return Err(Error::Incomplete {
+            needed: 2 - input.len(),
+        });
     };
     if u16::from_be_bytes([high, low]) != Imei::LEN as u16 {
-        return Err(Error::BadImei { offset: 0, reason: "length field is not 15" });
+        return Err(Error::BadImei {
+            offset: 0,
+            reason: "length field is not 15",
+        });
     }
     let Some(digits) = input.get(2..HANDSHAKE_LEN) else {
-        return Err(Error::Incomplete { needed: HANDSHAKE_LEN - input.len() });
+        return Err(Error::Incomplete {
+            needed: HANDSHAKE_LEN - input.len(),
+        });
     };
     let imei = Imei::from_ascii(digits).map_err(|error| error.shifted(2))?;
     Ok((imei, HANDSHAKE_LEN))
@@ -175,7 +205,11 @@ pub fn decode_imei_reply(input: &[u8]) -> Result<(bool, usize)> {
         None => Err(Error::Incomplete { needed: 1 }),
         Some(0x01) => Ok((true, 1)),
         Some(0x00) => Ok((false, 1)),
-        Some(&found) => Err(Error::BadReply { offset: 0, what: "IMEI reply", found }),
+        Some(&found) => Err(Error::BadReply {
+            offset: 0,
+            what: "IMEI reply",
+            found,
+        }),
     }
 }
 
@@ -185,11 +219,26 @@ mod tests {
 
     #[test]
     fn handshake_errors_name_the_place() {
-        assert!(matches!(decode_imei(b""), Err(Error::Incomplete { needed: 2 })));
-        assert!(matches!(decode_imei(b"\x00"), Err(Error::Incomplete { needed: 1 })));
-        assert!(matches!(decode_imei(b"\x00\x0F35"), Err(Error::Incomplete { needed: 13 })));
-        assert!(matches!(decode_imei(b"\xFF"), Err(Error::BadImei { offset: 0, .. })));
-        assert!(matches!(decode_imei(b"\x00\x10"), Err(Error::BadImei { offset: 0, .. })));
+        assert!(matches!(
+            decode_imei(b""),
+            Err(Error::Incomplete { needed: 2 })
+        ));
+        assert!(matches!(
+            decode_imei(b"\x00"),
+            Err(Error::Incomplete { needed: 1 })
+        ));
+        assert!(matches!(
+            decode_imei(b"\x00\x0F35"),
+            Err(Error::Incomplete { needed: 13 })
+        ));
+        assert!(matches!(
+            decode_imei(b"\xFF"),
+            Err(Error::BadImei { offset: 0, .. })
+        ));
+        assert!(matches!(
+            decode_imei(b"\x00\x10"),
+            Err(Error::BadImei { offset: 0, .. })
+        ));
         assert!(matches!(
             decode_imei(b"\x00\x0F35630704244101x"),
             Err(Error::BadImei { offset: 16, .. })
@@ -199,10 +248,19 @@ mod tests {
     #[test]
     fn bcd_round_trip_and_checks() {
         let imei = Imei::new(352_093_081_452_251).unwrap();
-        assert_eq!(imei.to_bcd(), [0x03, 0x52, 0x09, 0x30, 0x81, 0x45, 0x22, 0x51]);
+        assert_eq!(
+            imei.to_bcd(),
+            [0x03, 0x52, 0x09, 0x30, 0x81, 0x45, 0x22, 0x51]
+        );
         assert_eq!(Imei::from_bcd(imei.to_bcd()).unwrap(), imei);
-        assert!(matches!(Imei::from_bcd([0x0A, 0, 0, 0, 0, 0, 0, 0]), Err(Error::BadImei { .. })));
-        assert!(matches!(Imei::from_bcd([0x10, 0, 0, 0, 0, 0, 0, 0]), Err(Error::BadImei { .. })));
+        assert!(matches!(
+            Imei::from_bcd([0x0A, 0, 0, 0, 0, 0, 0, 0]),
+            Err(Error::BadImei { .. })
+        ));
+        assert!(matches!(
+            Imei::from_bcd([0x10, 0, 0, 0, 0, 0, 0, 0]),
+            Err(Error::BadImei { .. })
+        ));
         let small = Imei::new(7).unwrap();
         assert_eq!(small.to_string(), "000000000000007");
         assert_eq!(Imei::new(1_000_000_000_000_000), None);
@@ -210,8 +268,14 @@ mod tests {
 
     #[test]
     fn reply() {
-        assert!(matches!(decode_imei_reply(&[2]), Err(Error::BadReply { offset: 0, .. })));
-        assert!(matches!(decode_imei_reply(&[]), Err(Error::Incomplete { needed: 1 })));
+        assert!(matches!(
+            decode_imei_reply(&[2]),
+            Err(Error::BadReply { offset: 0, .. })
+        ));
+        assert!(matches!(
+            decode_imei_reply(&[]),
+            Err(Error::Incomplete { needed: 1 })
+        ));
         assert_eq!(encode_imei_reply(false), 0);
     }
 }

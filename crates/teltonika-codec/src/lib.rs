@@ -15,3 +15,30 @@
 #![forbid(unsafe_code)]
 
 pub mod stream_record;
+
+// The binary protocol (sans I/O).
+pub mod avl;
+pub mod crc;
+pub mod error;
+pub mod framer;
+pub mod gprs;
+pub mod imei;
+pub mod tcp;
+#[cfg(feature = "tokio")]
+pub mod tokio_codec;
+pub mod udp;
+
+pub use avl::{
+    AvlCodec, AvlPacket, AvlPacketView, AvlRecord, AvlRecordView, GenerationType, Gps, IoElement,
+    IoElementView, IoValue, IoValueView, Priority,
+};
+pub use crc::crc16;
+pub use error::{Error, Result};
+pub use framer::{Event, Framer, Step};
+pub use gprs::{GprsCodec, GprsMessage, GprsMessageView};
+pub use imei::{Imei, decode_imei, decode_imei_reply, encode_imei, encode_imei_reply};
+pub use tcp::{
+    DecodeOptions, Decoded, TcpFrame, TcpFrameView, decode_avl_ack, decode_tcp_frame,
+    encode_avl_ack,
+};
+pub use udp::{Datagram, DatagramView, UdpAck, datagrams, decode_datagram};

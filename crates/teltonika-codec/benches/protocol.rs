@@ -1,0 +1,2 @@
+//! Binary-protocol benchmarks (placeholder, filled in below).
+fn main() {}
