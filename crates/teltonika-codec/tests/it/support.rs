@@ -24,7 +24,10 @@ pub fn to_hex(bytes: &[u8]) -> String {
 pub fn vectors() -> &'static [Value] {
     static VECTORS: OnceLock<Vec<Value>> = OnceLock::new();
     VECTORS.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/teltonika/vectors.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/teltonika/vectors.json"
+        );
         let text = std::fs::read_to_string(path).expect("read the vectors");
         serde_json::from_str(&text).expect("parse the vectors")
     })
@@ -42,14 +45,32 @@ pub fn vector(id: &str) -> Vec<u8> {
 /// A record using every field, valid for `codec`.
 pub fn sample_record(codec: AvlCodec) -> AvlRecord {
     let mut io = vec![
-        IoElement { id: 21, value: IoValue::U8(4) },
-        IoElement { id: 66, value: IoValue::U16(12_450) },
-        IoElement { id: 241, value: IoValue::U32(24_602) },
-        IoElement { id: 16, value: IoValue::U64(u64::MAX) },
+        IoElement {
+            id: 21,
+            value: IoValue::U8(4),
+        },
+        IoElement {
+            id: 66,
+            value: IoValue::U16(12_450),
+        },
+        IoElement {
+            id: 241,
+            value: IoValue::U32(24_602),
+        },
+        IoElement {
+            id: 16,
+            value: IoValue::U64(u64::MAX),
+        },
     ];
     if codec == AvlCodec::Codec8Ext {
-        io.push(IoElement { id: 385, value: IoValue::Bytes(vec![1, 2, 3, 4]) });
-        io.push(IoElement { id: 386, value: IoValue::Bytes(vec![]) });
+        io.push(IoElement {
+            id: 385,
+            value: IoValue::Bytes(vec![1, 2, 3, 4]),
+        });
+        io.push(IoElement {
+            id: 386,
+            value: IoValue::Bytes(vec![]),
+        });
     }
     AvlRecord {
         timestamp: time::macros::datetime!(2026-05-02 11:00:00.123 UTC),
@@ -69,5 +90,8 @@ pub fn sample_record(codec: AvlCodec) -> AvlRecord {
 }
 
 pub fn sample_packet(codec: AvlCodec, records: usize) -> AvlPacket {
-    AvlPacket { codec, records: vec![sample_record(codec); records] }
+    AvlPacket {
+        codec,
+        records: vec![sample_record(codec); records],
+    }
 }

@@ -68,7 +68,10 @@ const EXPECTED_ERRORS: &[(&str, &str)] = &[
     ("cs-invalid-codec8de-08-IncorrectPriority", "CrcMismatch"),
     ("cs-invalid-codec8de-08-NumberOfDataMismatch", "CrcMismatch"),
     // Also truncated inside, but its CRC is checked first.
-    ("cs-invalid-codec8de-08-DataFieldLengthAndNumberOfDataMismatch", "CrcMismatch"),
+    (
+        "cs-invalid-codec8de-08-DataFieldLengthAndNumberOfDataMismatch",
+        "CrcMismatch",
+    ),
     ("cs-invalid-codec8de-08-CrcMismatch", "CrcMismatch"),
     ("cs-invalid-codec8ex-8E-InputNotEnoughBytes", "Incomplete"),
     ("cs-invalid-codec8ex-8E-WrongPreamble", "BadPreamble"),
@@ -76,22 +79,37 @@ const EXPECTED_ERRORS: &[(&str, &str)] = &[
     ("cs-invalid-codec8ex-8E-IncorrectCodecId", "UnknownCodec"),
     ("cs-invalid-codec8ex-8E-IncorrectPriority", "CrcMismatch"),
     ("cs-invalid-codec8ex-8E-NumberOfDataMismatch", "CrcMismatch"),
-    ("cs-invalid-codec8ex-8E-DataFieldLengthAndNumberOfDataMismatch", "CrcMismatch"),
+    (
+        "cs-invalid-codec8ex-8E-DataFieldLengthAndNumberOfDataMismatch",
+        "CrcMismatch",
+    ),
     ("cs-invalid-codec8ex-8E-CrcMismatch", "CrcMismatch"),
     // The length field cuts the last record short.
     ("cs-invalid-udpdecod-08-InputNotEnoughBytes", "Truncated"),
-    ("cs-invalid-udpdecod-08-PacketLengthMismatch", "LengthMismatch"),
+    (
+        "cs-invalid-udpdecod-08-PacketLengthMismatch",
+        "LengthMismatch",
+    ),
     // IMEI length 14: `computed` reads 14 digits and trips on the codec byte after them.
     ("cs-invalid-udpdecod-08-WrongImeiLength", "BadImei"),
     ("cs-invalid-udpdecod-08-IncorrectCodecId", "UnknownCodec"),
     ("cs-invalid-udpdecod-08-IncorrectPriority", "BadPriority"),
-    ("cs-invalid-udpdecod-08-NumberOfDataMismatch", "CountMismatch"),
+    (
+        "cs-invalid-udpdecod-08-NumberOfDataMismatch",
+        "CountMismatch",
+    ),
     ("cs-invalid-udpdecod-8E-InputNotEnoughBytes", "Truncated"),
-    ("cs-invalid-udpdecod-8E-PacketLengthMismatch", "LengthMismatch"),
+    (
+        "cs-invalid-udpdecod-8E-PacketLengthMismatch",
+        "LengthMismatch",
+    ),
     ("cs-invalid-udpdecod-8E-WrongImeiLength", "BadImei"),
     ("cs-invalid-udpdecod-8E-IncorrectCodecId", "UnknownCodec"),
     ("cs-invalid-udpdecod-8E-IncorrectPriority", "BadPriority"),
-    ("cs-invalid-udpdecod-8E-NumberOfDataMismatch", "CountMismatch"),
+    (
+        "cs-invalid-udpdecod-8E-NumberOfDataMismatch",
+        "CountMismatch",
+    ),
     // `computed` calls these structurally valid; the spec's "bad IMEI" check rejects them
     // (and their source, CSharp-Codec8, asserts they are rejected).
     ("cs-invalid-udpdecod-08-ImeiContainsNonNumbers", "BadImei"),
@@ -100,17 +118,30 @@ const EXPECTED_ERRORS: &[(&str, &str)] = &[
 
 fn variant(error: &Error) -> String {
     let debug = format!("{error:?}");
-    debug.split([' ', '(', '{']).next().unwrap_or_default().to_owned()
+    debug
+        .split([' ', '(', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn int(value: &Value) -> i64 {
-    value.as_i64().unwrap_or_else(|| panic!("not an integer: {value}"))
+    value
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an integer: {value}"))
 }
 
-fn check_records(records: teltonika_codec::avl::Records<'_>, expected: &Value) -> Result<(), String> {
+fn check_records(
+    records: teltonika_codec::avl::Records<'_>,
+    expected: &Value,
+) -> Result<(), String> {
     let expected = expected.as_array().ok_or("no computed records")?;
     if records.len() != expected.len() {
-        return Err(format!("{} records, computed has {}", records.len(), expected.len()));
+        return Err(format!(
+            "{} records, computed has {}",
+            records.len(),
+            expected.len()
+        ));
     }
     for (index, (record, want)) in records.zip(expected).enumerate() {
         let gps = record.gps();
@@ -128,7 +159,10 @@ fn check_records(records: teltonika_codec::avl::Records<'_>, expected: &Value) -
         ];
         for (field, value) in got {
             if int(&want[field]) != value {
-                return Err(format!("record {index}: {field} = {value}, computed {}", want[field]));
+                return Err(format!(
+                    "record {index}: {field} = {value}, computed {}",
+                    want[field]
+                ));
             }
         }
         let generation = record.generation_type().map(|g| g as i64);
@@ -137,9 +171,13 @@ fn check_records(records: teltonika_codec::avl::Records<'_>, expected: &Value) -
         }
         let want_utc = want["timestamp_utc"].as_str().unwrap();
         let parsed =
-            time::OffsetDateTime::parse(want_utc, &time::format_description::well_known::Rfc3339).unwrap();
+            time::OffsetDateTime::parse(want_utc, &time::format_description::well_known::Rfc3339)
+                .unwrap();
         if record.timestamp() != parsed {
-            return Err(format!("record {index}: timestamp {}, computed {want_utc}", record.timestamp()));
+            return Err(format!(
+                "record {index}: timestamp {}, computed {want_utc}",
+                record.timestamp()
+            ));
         }
         let io: Vec<Value> = record
             .io()
@@ -152,7 +190,10 @@ fn check_records(records: teltonika_codec::avl::Records<'_>, expected: &Value) -
             })
             .collect();
         if io != *want["io"].as_array().unwrap() {
-            return Err(format!("record {index}: io {io:?}, computed {}", want["io"]));
+            return Err(format!(
+                "record {index}: io {io:?}, computed {}",
+                want["io"]
+            ));
         }
     }
     Ok(())
@@ -223,7 +264,10 @@ fn check_valid(vector: &Value, bytes: &[u8]) -> Result<(), String> {
                 ("packet_id", i64::from(datagram.packet_id())),
                 ("not_usable_byte", i64::from(datagram.not_usable())),
                 ("avl_packet_id", i64::from(datagram.avl_packet_id())),
-                ("records_declared", i64::from(datagram.packet().record_count())),
+                (
+                    "records_declared",
+                    i64::from(datagram.packet().record_count()),
+                ),
             ];
             for (field, value) in header {
                 if int(&computed[field]) != value {
@@ -267,7 +311,10 @@ fn every_public_vector_matches_its_computed_strict_decode() {
     for vector in vectors() {
         let id = vector["id"].as_str().unwrap();
         let bytes = hex(vector["hex"].as_str().unwrap());
-        let expected_error = EXPECTED_ERRORS.iter().find(|(name, _)| *name == id).map(|(_, e)| *e);
+        let expected_error = EXPECTED_ERRORS
+            .iter()
+            .find(|(name, _)| *name == id)
+            .map(|(_, e)| *e);
         let strict_valid = vector["computed"]["strict_valid"].as_bool().unwrap();
         match expected_error {
             None if strict_valid => match check_valid(vector, &bytes) {
@@ -285,7 +332,12 @@ fn every_public_vector_matches_its_computed_strict_decode() {
             },
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(valid + EXPECTED_ERRORS.len(), vectors().len());
     assert_eq!(valid, 77, "valid vectors");
 }
@@ -302,7 +354,10 @@ fn the_lone_ff_is_a_keep_alive_for_the_framer() {
     let bytes = crate::support::vector("traccar-L147");
     let mut framer = Framer::after_handshake(Default::default());
     match framer.decode(&bytes).unwrap() {
-        Step::Ready { event: Event::KeepAlive, consumed: 1 } => {}
+        Step::Ready {
+            event: Event::KeepAlive,
+            consumed: 1,
+        } => {}
         other => panic!("{other:?}"),
     }
 }
@@ -330,11 +385,17 @@ fn all_valid_tcp_vectors_back_to_back_frame_identically() {
     let mut lengths = Vec::new();
     while at < stream.len() {
         match framer.decode(&stream[at..]).unwrap() {
-            Step::Ready { event: Event::Frame { .. }, consumed } => {
+            Step::Ready {
+                event: Event::Frame { .. },
+                consumed,
+            } => {
                 lengths.push(consumed);
                 at += consumed;
             }
-            Step::Ready { event: Event::Imei(_), consumed } => at += consumed,
+            Step::Ready {
+                event: Event::Imei(_),
+                consumed,
+            } => at += consumed,
             other => panic!("{other:?}"),
         }
     }
