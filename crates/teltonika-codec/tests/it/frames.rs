@@ -51,7 +51,7 @@ fn wiki_examples_carry_the_crc_we_compute() {
         assert_eq!(crc16(&data(&bytes)), crc, "{id}");
         assert_eq!(
             &bytes[bytes.len() - 4..],
-            &u32::from(crc as u16).to_be_bytes(),
+            &u32::from(crc).to_be_bytes(),
             "{id}"
         );
         let (frame, consumed) = decode_tcp_frame(&bytes).unwrap();

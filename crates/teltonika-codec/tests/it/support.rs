@@ -7,21 +7,21 @@ use teltonika_codec::{
     AvlCodec, AvlPacket, AvlRecord, GenerationType, Gps, IoElement, IoValue, Priority,
 };
 
-pub fn hex(text: &str) -> Vec<u8> {
+pub(crate) fn hex(text: &str) -> Vec<u8> {
     let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    assert!(text.len() % 2 == 0, "odd hex length");
+    assert!(text.len().is_multiple_of(2), "odd hex length");
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit"))
         .collect()
 }
 
-pub fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// `fixtures/teltonika/vectors.json` from the repository root.
-pub fn vectors() -> &'static [Value] {
+pub(crate) fn vectors() -> &'static [Value] {
     static VECTORS: OnceLock<Vec<Value>> = OnceLock::new();
     VECTORS.get_or_init(|| {
         let path = concat!(
@@ -34,7 +34,7 @@ pub fn vectors() -> &'static [Value] {
 }
 
 /// The bytes of the vector with this id.
-pub fn vector(id: &str) -> Vec<u8> {
+pub(crate) fn vector(id: &str) -> Vec<u8> {
     let vector = vectors()
         .iter()
         .find(|v| v["id"] == id)
@@ -43,7 +43,7 @@ pub fn vector(id: &str) -> Vec<u8> {
 }
 
 /// A record using every field, valid for `codec`.
-pub fn sample_record(codec: AvlCodec) -> AvlRecord {
+pub(crate) fn sample_record(codec: AvlCodec) -> AvlRecord {
     let mut io = vec![
         IoElement {
             id: 21,
@@ -89,7 +89,7 @@ pub fn sample_record(codec: AvlCodec) -> AvlRecord {
     }
 }
 
-pub fn sample_packet(codec: AvlCodec, records: usize) -> AvlPacket {
+pub(crate) fn sample_packet(codec: AvlCodec, records: usize) -> AvlPacket {
     AvlPacket {
         codec,
         records: vec![sample_record(codec); records],
