@@ -80,8 +80,15 @@ pub fn current_test_name() -> String {
     std::thread::current().name().unwrap_or("test").to_owned()
 }
 
-/// Prints the one `SKIP` line, or panics when services are required.
-pub(crate) fn skip_or_panic(what: &str, reasons: &str) {
+/// A short random lowercase-hex suffix for names that must not collide between tests.
+pub fn unique_suffix() -> String {
+    postgres::random_suffix()
+}
+
+/// Prints the one `SKIP <test>: no <what>: <reasons>` line, or panics when services are
+/// required (`REQUIRE_SERVICES=1`). For tests that need something else this crate cannot
+/// provide (e.g. the local binaries themselves).
+pub fn skip_or_panic(what: &str, reasons: &str) {
     let line = format!("SKIP {}: no {what}: {reasons}", current_test_name());
     if services_required() {
         panic!("{line} (REQUIRE_SERVICES=1 demands real services)");

@@ -57,6 +57,7 @@ struct Captured {
 #[derive(Debug)]
 pub struct ChildProcess {
     program: PathBuf,
+    args: Vec<String>,
     env: BTreeMap<String, String>,
     workdir: PathBuf,
     child: Child,
@@ -73,6 +74,21 @@ impl ChildProcess {
         K: Into<String>,
         V: Into<String>,
     {
+        Self::spawn_with_args(program, Vec::<String>::new(), env)
+    }
+
+    /// [`Self::spawn`] with command-line arguments.
+    pub fn spawn_with_args<A, K, V>(
+        program: impl AsRef<Path>,
+        args: impl IntoIterator<Item = A>,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Self
+    where
+        A: Into<String>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let args: Vec<String> = args.into_iter().map(Into::into).collect();
         let env: BTreeMap<String, String> =
             env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         let workdir = std::env::temp_dir().join(format!(
@@ -84,9 +100,10 @@ impl ChildProcess {
             .unwrap_or_else(|error| panic!("test-support: mkdir {}: {error}", workdir.display()));
         let program = program.as_ref().to_path_buf();
         let captured = Arc::new(Captured::default());
-        let child = start(&program, &env, &workdir, &captured);
+        let child = start(&program, &args, &env, &workdir, &captured);
         Self {
             program,
+            args,
             env,
             workdir,
             child,
@@ -227,7 +244,13 @@ impl ChildProcess {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len();
-        self.child = start(&self.program, &self.env, &self.workdir, &self.captured);
+        self.child = start(
+            &self.program,
+            &self.args,
+            &self.env,
+            &self.workdir,
+            &self.captured,
+        );
     }
 }
 
@@ -262,12 +285,14 @@ const PASS_THROUGH: &[&str] = &[
 
 fn start(
     program: &Path,
+    args: &[String],
     env: &BTreeMap<String, String>,
     workdir: &Path,
     captured: &Arc<Captured>,
 ) -> Child {
     let mut command = Command::new(program);
     command
+        .args(args)
         .env_clear()
         .envs(
             PASS_THROUGH

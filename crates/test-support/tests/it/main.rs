@@ -8,3 +8,4 @@
 )]
 
 mod isolation;
+mod providers;
