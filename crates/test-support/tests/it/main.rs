@@ -7,5 +7,8 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+mod directus;
+mod faults;
 mod isolation;
+mod process;
 mod providers;
