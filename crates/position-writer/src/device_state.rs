@@ -174,3 +174,55 @@ impl DeviceState {
         Ok(count)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(imei: &str, secs: i64, latitude: f64) -> StreamRecord {
+        let mut r = StreamRecord::new(
+            imei.to_owned(),
+            OffsetDateTime::from_unix_timestamp(1_777_000_000 + secs).unwrap(),
+            latitude,
+            19.0,
+        );
+        r.speed = Some(50);
+        r
+    }
+
+    fn state(max: usize) -> DeviceState {
+        DeviceState::new(NonZeroUsize::new(max).unwrap())
+    }
+
+    #[test]
+    fn last_seen_never_moves_backwards() {
+        let mut s = state(10);
+        assert_eq!(s.observe(&record("A", 100, 1.0)), Observed::NewDevice);
+        assert_eq!(s.observe(&record("A", 50, 2.0)), Observed::Stale);
+        assert_eq!(s.observe(&record("A", 100, 3.0)), Observed::Stale);
+        let a = s.get("A").unwrap();
+        assert_eq!(a.last_seen.unix_timestamp(), 1_777_000_100);
+        assert_eq!(a.latitude, 1.0);
+        assert_eq!(s.observe(&record("A", 101, 4.0)), Observed::Advanced);
+        assert_eq!(s.get("A").unwrap().latitude, 4.0);
+        assert_eq!(s.get("A").unwrap().speed, Some(50.0));
+    }
+
+    #[test]
+    fn the_least_recently_seen_device_is_evicted_and_counted() {
+        let mut s = state(2);
+        s.observe(&record("A", 1, 0.0));
+        s.observe(&record("B", 1, 0.0));
+        // A stale replay still counts as activity: A becomes the most recent.
+        s.observe(&record("A", 0, 0.0));
+        s.observe(&record("C", 1, 0.0));
+        assert_eq!(s.evictions(), 1);
+        assert!(s.get("B").is_none());
+        assert!(s.get("A").is_some() && s.get("C").is_some());
+        assert_eq!(s.len(), 2);
+        s.observe(&record("B", 2, 0.0));
+        assert_eq!(s.evictions(), 2);
+        assert!(s.get("A").is_none());
+        assert_eq!(s.capacity(), 2);
+    }
+}
