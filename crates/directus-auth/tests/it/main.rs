@@ -1,0 +1,1 @@
+//! Integration tests of directus-auth against the Directus stub (one binary).
