@@ -1,17 +1,32 @@
 //! `cargo xtask`: the project's developer commands, in plain Rust instead of shell scripts.
 //!
-//! Run `cargo xtask help` for the list.
+//! Run `cargo xtask help` for the list. One module per command; `main` only dispatches.
 
+mod check_boundaries;
+mod ci;
 mod fuzz;
+mod integration;
+#[cfg(test)]
+mod tidy;
+
+const USAGE: &str = "cargo xtask <command>
+  ci                 everything CI checks: fmt, clippy, deny, boundaries, all tests (+ optional steps)
+  integration [..]   the service tests only (nextest `kind(test)`; extra args go to nextest)
+  check-boundaries   crate-boundary rules from cargo metadata
+  fuzz [--smoke]     cargo-fuzz targets (nightly)";
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_else(|| "help".to_owned());
+    let args: Vec<String> = std::env::args().skip(2).collect();
     match task.as_str() {
         "help" | "--help" | "-h" => {
-            println!("cargo xtask <ci|integration|check-boundaries|fuzz>");
+            println!("{USAGE}");
             Ok(())
         }
-        "fuzz" => fuzz::run(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "ci" => ci::run(&args),
+        "integration" => integration::run(&args),
+        "check-boundaries" => check_boundaries::run(&args),
+        "fuzz" => fuzz::run(&args),
         other => anyhow::bail!("unknown xtask `{other}`; try `cargo xtask help`"),
     }
 }
