@@ -6,7 +6,10 @@
 //! SQL in `position-writer`, WebSocket serving in `live-gateway`; this crate only glues them
 //! together. It is the only crate of the workspace that reads the environment.
 
+pub mod app;
 pub mod config;
+pub mod durable;
 pub mod http;
+pub mod live;
 pub mod shutdown;
 pub mod telemetry;
