@@ -155,8 +155,18 @@ fn postgres_identity() -> Result<Option<(u32, u32)>, String> {
 
 /// `$TMPDIR/test-support-<uid>`, created world-traversable (PostgreSQL's user must reach its
 /// data directory inside).
+/// When running as root and `$TMPDIR` is not traversable by others (e.g. `mktemp -d`), the
+/// `postgres` user could not reach its data directory: `/tmp` is used instead.
 pub fn base_dir() -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("test-support-{}", current_uid()));
+    let mut tmp = std::env::temp_dir();
+    let traversable = |dir: &Path| {
+        dir.ancestors()
+            .all(|d| fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+    };
+    if current_uid() == 0 && !traversable(&tmp) {
+        tmp = PathBuf::from("/tmp");
+    }
+    let dir = tmp.join(format!("test-support-{}", current_uid()));
     fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
