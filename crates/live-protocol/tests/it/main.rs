@@ -1,1 +1,349 @@
-//! Integration tests of live-protocol (one binary): the client against an in-test server.
+//! Integration tests of live-protocol (one binary): the `client` feature against a tiny
+//! in-test fastwebsockets server (reconnect + resubscribe, dead link, pings, refusals, close).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions"
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload, upgrade};
+use http_body_util::{Either, Empty, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use live_protocol::client::{Auth, ClientConfig, ClientEvent, spawn};
+use live_protocol::{
+    ClientMessage, Position, ServerMessage, Topic, encode_position, parse_client_message,
+};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+
+const GOOD_COOKIE: &str = "directus_session_token=good";
+
+fn topic() -> Topic {
+    Topic::for_event("8d1f0c2a-5b7e-4c1d-9a3f-2e6b8c0d4f11").unwrap()
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Answers subscribe with `subscribed` + one `position`.
+    Responsive,
+    /// Never sends anything.
+    Silent,
+    /// Sends a ping right away and reports when the matching pong arrives.
+    Pinging,
+}
+
+struct Server {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    /// Topics subscribed, and "pong" when a pong arrived.
+    seen: mpsc::UnboundedReceiver<String>,
+    task: JoinHandle<()>,
+    sockets: Sockets,
+}
+
+/// The WebSocket tasks (spawned after the upgrade, outside the connection set).
+type Sockets = Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>;
+
+impl Server {
+    async fn start(addr: SocketAddr, mode: Mode) -> Server {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (seen_tx, seen) = mpsc::unbounded_channel();
+        let counter = Arc::clone(&accepted);
+        let sockets: Sockets = Arc::default();
+        let tracked = Arc::clone(&sockets);
+        let task = tokio::spawn(async move {
+            // Dropping this set (when the server task is aborted) aborts every connection.
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let seen = seen_tx.clone();
+                let counter = Arc::clone(&counter);
+                let tracked = Arc::clone(&tracked);
+                connections.spawn(async move {
+                    let service = service_fn(move |req| {
+                        handle(
+                            req,
+                            mode,
+                            seen.clone(),
+                            Arc::clone(&counter),
+                            Arc::clone(&tracked),
+                        )
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        Server {
+            addr,
+            accepted,
+            seen,
+            task,
+            sockets,
+        }
+    }
+
+    fn stop(self) -> SocketAddr {
+        self.task.abort();
+        for socket in self.sockets.lock().unwrap().drain(..) {
+            socket.abort();
+        }
+        self.addr
+    }
+}
+
+type Body = Either<Empty<Bytes>, Full<Bytes>>;
+
+async fn handle(
+    mut req: Request<Incoming>,
+    mode: Mode,
+    seen: mpsc::UnboundedSender<String>,
+    accepted: Arc<AtomicUsize>,
+    sockets: Sockets,
+) -> Result<Response<Body>, fastwebsockets::WebSocketError> {
+    let cookie = req
+        .headers()
+        .get(hyper::header::COOKIE)
+        .and_then(|v| v.to_str().ok());
+    if cookie != Some(GOOD_COOKIE) {
+        return Ok(Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(hyper::header::CONNECTION, "close")
+            .body(Either::Right(Full::from(r#"{"error":"unauthorized"}"#)))
+            .unwrap());
+    }
+    let (response, fut) = upgrade::upgrade(&mut req)?;
+    accepted.fetch_add(1, Ordering::SeqCst);
+    let socket = tokio::spawn(async move {
+        let Ok(ws) = fut.await else { return };
+        let mut ws = FragmentCollector::new(ws);
+        if let Mode::Pinging = mode {
+            ws.write_frame(Frame::new(
+                true,
+                OpCode::Ping,
+                None,
+                Payload::Borrowed(b"are-you-there"),
+            ))
+            .await
+            .unwrap();
+        }
+        loop {
+            let Ok(frame) = ws.read_frame().await else {
+                return;
+            };
+            match frame.opcode {
+                OpCode::Close => {
+                    let _ = seen.send("close".to_owned());
+                    return;
+                }
+                OpCode::Pong if frame.payload.as_ref() == b"are-you-there" => {
+                    let _ = seen.send("pong".to_owned());
+                }
+                OpCode::Text => {
+                    let Ok(ClientMessage::Subscribe { topic, id }) =
+                        parse_client_message(&frame.payload)
+                    else {
+                        continue;
+                    };
+                    let _ = seen.send(topic.to_string());
+                    if let Mode::Responsive = mode {
+                        let subscribed = ServerMessage::Subscribed {
+                            topic: topic.clone(),
+                            id,
+                            snapshot: vec![],
+                        }
+                        .to_json_vec();
+                        let position = encode_position(&topic, sample().as_view());
+                        for payload in [subscribed, position.to_vec()] {
+                            ws.write_frame(Frame::text(Payload::Owned(payload)))
+                                .await
+                                .unwrap();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    sockets.lock().unwrap().push(socket.abort_handle());
+    Ok(response.map(Either::Left))
+}
+
+fn sample() -> Position {
+    Position {
+        device_id: "356307042441013".into(),
+        ts: 1_714_647_600_000,
+        lat: 41.3275,
+        lon: 19.8187,
+        speed: Some(86),
+        course: Some(270),
+    }
+}
+
+fn config(addr: SocketAddr) -> ClientConfig {
+    let mut config = ClientConfig::new(format!("ws://{addr}/ws"));
+    config.auth = Some(Auth::Cookie(GOOD_COOKIE.to_owned()));
+    config.backoff_initial = Duration::from_millis(50);
+    config.backoff_max = Duration::from_millis(200);
+    config
+}
+
+async fn next(events: &mut mpsc::Receiver<ClientEvent>) -> ClientEvent {
+    tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event within 5 s")
+        .expect("the client is running")
+}
+
+async fn seen(server: &mut Server) -> String {
+    tokio::time::timeout(Duration::from_secs(5), server.seen.recv())
+        .await
+        .expect("the server saw something within 5 s")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reconnects_and_resubscribes_after_a_server_restart() {
+    let mut server = Server::start("127.0.0.1:0".parse().unwrap(), Mode::Responsive).await;
+    let (handle, mut events) = spawn(config(server.addr));
+    assert_eq!(next(&mut events).await, ClientEvent::Connected);
+    handle.subscribe(topic()).await.unwrap();
+    assert_eq!(seen(&mut server).await, topic().to_string());
+    assert_eq!(
+        next(&mut events).await,
+        ClientEvent::Message(ServerMessage::Subscribed {
+            topic: topic(),
+            id: None,
+            snapshot: vec![]
+        })
+    );
+    assert_eq!(
+        next(&mut events).await,
+        ClientEvent::Message(ServerMessage::Position {
+            topic: topic(),
+            position: sample()
+        })
+    );
+
+    let addr = server.stop();
+    let lost = next(&mut events).await;
+    assert!(matches!(lost, ClientEvent::Disconnected { .. }), "{lost:?}");
+
+    // Restart on the same port: the client reconnects by itself and resubscribes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut server = Server::start(addr, Mode::Responsive).await;
+    loop {
+        match next(&mut events).await {
+            ClientEvent::Connected => break,
+            ClientEvent::Disconnected { .. } => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen(&mut server).await, topic().to_string());
+    assert!(matches!(
+        next(&mut events).await,
+        ClientEvent::Message(ServerMessage::Subscribed { .. })
+    ));
+
+    assert!(matches!(
+        next(&mut events).await,
+        ClientEvent::Message(ServerMessage::Position { .. })
+    ));
+
+    // Close ends the client with a close frame.
+    handle.unsubscribe(topic()).await.unwrap();
+    handle.close().await.unwrap();
+    assert!(matches!(
+        next(&mut events).await,
+        ClientEvent::Closed { .. }
+    ));
+    assert_eq!(seen(&mut server).await, "close");
+    assert!(events.recv().await.is_none());
+}
+
+#[tokio::test]
+async fn silence_is_a_dead_link() {
+    let server = Server::start("127.0.0.1:0".parse().unwrap(), Mode::Silent).await;
+    let mut config = config(server.addr);
+    config.idle_timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let (_handle, mut events) = spawn(config);
+    assert_eq!(next(&mut events).await, ClientEvent::Connected);
+    let ClientEvent::Disconnected { reason, .. } = next(&mut events).await else {
+        panic!("expected a disconnect");
+    };
+    assert!(reason.contains("dead link"), "{reason}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(
+        next(&mut events).await,
+        ClientEvent::Connected,
+        "reconnects"
+    );
+    assert!(server.accepted.load(Ordering::SeqCst) >= 2);
+}
+
+#[tokio::test]
+async fn pings_are_answered() {
+    let mut server = Server::start("127.0.0.1:0".parse().unwrap(), Mode::Pinging).await;
+    let (_handle, mut events) = spawn(config(server.addr));
+    assert_eq!(next(&mut events).await, ClientEvent::Connected);
+    assert_eq!(seen(&mut server).await, "pong");
+}
+
+#[tokio::test]
+async fn a_refused_session_stops_the_client() {
+    let server = Server::start("127.0.0.1:0".parse().unwrap(), Mode::Responsive).await;
+    let mut config = config(server.addr);
+    config.auth = Some(Auth::Cookie("directus_session_token=bad".into()));
+    let (handle, mut events) = spawn(config);
+    let ClientEvent::Closed { reason } = next(&mut events).await else {
+        panic!("expected the client to stop");
+    };
+    assert!(reason.contains("401"), "{reason}");
+    assert!(!reason.contains("bad"), "no secret in {reason}");
+    assert!(events.recv().await.is_none());
+    assert!(handle.subscribe(topic()).await.is_err());
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn unreachable_server_is_retried_with_backoff() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let (handle, mut events) = spawn(config(addr));
+    for _ in 0..3 {
+        assert!(matches!(
+            next(&mut events).await,
+            ClientEvent::Disconnected { status: None, .. }
+        ));
+    }
+    // Topics asked for while disconnected are subscribed once connected.
+    handle.subscribe(topic()).await.unwrap();
+    let mut server = Server::start(addr, Mode::Responsive).await;
+    loop {
+        match next(&mut events).await {
+            ClientEvent::Connected => break,
+            ClientEvent::Disconnected { .. } => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen(&mut server).await, topic().to_string());
+}
