@@ -2,6 +2,7 @@
 //!
 //! Run `cargo xtask help` for the list. One module per command; `main` only dispatches.
 
+mod bench;
 mod check_boundaries;
 mod ci;
 mod fuzz;
@@ -13,7 +14,8 @@ const USAGE: &str = "cargo xtask <command>
   ci                 everything CI checks: fmt, clippy, deny, boundaries, all tests (+ optional steps)
   integration [..]   the service tests only (nextest `kind(test)`; extra args go to nextest)
   check-boundaries   crate-boundary rules from cargo metadata
-  fuzz [--smoke]     cargo-fuzz targets (nightly)";
+  fuzz [--smoke]     cargo-fuzz targets (nightly)
+  bench pipeline     end-to-end throughput of the processor vs a plain COPY (local Redis/PostgreSQL)";
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_else(|| "help".to_owned());
@@ -27,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         "integration" => integration::run(&args),
         "check-boundaries" => check_boundaries::run(&args),
         "fuzz" => fuzz::run(&args),
+        "bench" => bench::run(&args),
         other => anyhow::bail!("unknown xtask `{other}`; try `cargo xtask help`"),
     }
 }

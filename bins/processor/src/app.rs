@@ -44,6 +44,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     // `stop` ends the run: a signal, or a component that failed on its own.
     let stop = CancellationToken::new();
+    // Cancelled by the durable handler on a database fault that is not an outage.
+    let fatal = CancellationToken::new();
     let failure = Arc::new(std::sync::Mutex::new(None::<String>));
     tokio::spawn(watch_signals(stop.clone()));
 
@@ -125,7 +127,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             crate::live::start(&config, &live, stop.clone(), liveness.clone()).await?;
         }
         info!("processor running");
-        stop.cancelled().await;
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = fatal.cancelled() => {
+                liveness.mark_dead();
+                if let Ok(mut slot) = failure.lock() {
+                    slot.get_or_insert_with(|| "durable path: the database refused the writes (see the error above)".to_owned());
+                }
+            }
+        }
     } else {
         drop(consumer);
     }

@@ -134,30 +134,27 @@ impl DurableHandler {
                         }
                     }
                 }
-                Err(position_writer::Error::Cancelled) => {
-                    debug!(
-                        rows = records.len(),
-                        "write abandoned for shutdown; entries stay pending"
-                    );
-                    for &owner in &owners {
-                        dispositions[owner] = Some(Disposition::LeavePending {
-                            reason: "write abandoned at shutdown".to_owned(),
-                        });
-                    }
-                }
                 Err(e) => {
-                    error!(
-                        rows = records.len(),
-                        first_entry_id = %batch[owners[0]].id,
-                        error = %e,
-                        "cannot write positions (not a transient outage); stopping"
-                    );
-                    self.fatal.cancel();
-                    for &owner in &owners {
-                        dispositions[owner] = Some(Disposition::LeavePending {
-                            reason: format!("database error: {e}"),
-                        });
+                    if matches!(e, position_writer::Error::Cancelled) {
+                        debug!(
+                            rows = records.len(),
+                            "write abandoned for shutdown; entries stay pending"
+                        );
+                    } else {
+                        error!(
+                            rows = records.len(),
+                            first_entry_id = %batch[owners[0]].id,
+                            error = %e,
+                            "cannot write positions (not a transient outage); stopping"
+                        );
+                        self.fatal.cancel();
                     }
+                    // These entries were not handled at all: they must stay pending without
+                    // counting towards dead-lettering (a `LeavePending` on an entry at its
+                    // last delivery would dead-letter a good record). The engine leaves the
+                    // entries after a short answer pending, so answer only up to the first
+                    // unwritten one.
+                    dispositions.truncate(owners[0]);
                 }
             }
         }

@@ -20,6 +20,14 @@ async fn several_bad_variables_exit_2_naming_each_without_secrets() {
     );
     let status = child.wait(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(2), "{}", child.output());
+    // The exit can be seen before the captured stderr: wait for the last problem's line
+    // (problems are printed in the order of the variable table).
+    child
+        .wait_for_line(
+            |l| l.contains("SHUTDOWN_TIMEOUT_MS="),
+            Duration::from_secs(5),
+        )
+        .await;
     let output = child.output();
     for expected in [
         r#"REDIS_READ_COUNT="0": expected an integer in 1..=10000"#,

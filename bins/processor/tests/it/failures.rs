@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use teltonika_codec::stream_record::{EntryCodec, encode_entry};
 use test_support::TcpProxy;
+use test_support::local::{OwnedRedis, RedisOptions};
 
 use crate::support::{self, Env};
 
@@ -210,6 +211,57 @@ async fn a_redis_outage_is_survived_by_reconnecting() {
     assert_eq!(env.distinct_rows().await, 3000);
     assert_eq!(env.rows().await, 3000);
     assert!(p.child.try_status().is_none());
+    assert!(p.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_is_survived_and_pending_entries_are_kept() {
+    let Some(mut server) = OwnedRedis::start(RedisOptions { appendonly: true }) else {
+        return;
+    };
+    let Some(mut env) = Env::on_redis(&server.url()).await else {
+        return;
+    };
+    let mut p = env
+        .spawn("redis-restart-1", &[("REDIS_READ_COUNT", "200")])
+        .await;
+    let all = support::records(20, 4000);
+    env.add(&all[..2000]).await;
+    // Restart while the backlog is being worked on: some entries are pending at that moment.
+    assert!(
+        support::eventually(Duration::from_secs(20), || async {
+            env.rows().await >= 200
+        })
+        .await
+    );
+    server.stop();
+    assert!(
+        support::eventually(Duration::from_secs(10), || async {
+            let (status, body) = p.get("/readyz").await;
+            status == 503 && body.contains("\"redis\"")
+        })
+        .await,
+        "/readyz while Redis is down: {:?}",
+        p.get("/readyz").await
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.start_again();
+    env.reconnect().await;
+    env.add(&all[2000..]).await;
+
+    env.wait_drained(4000, Duration::from_secs(40)).await;
+    assert_eq!(env.rows().await, 4000);
+    assert_eq!(env.distinct_rows().await, 4000);
+    assert!(
+        support::eventually(Duration::from_secs(10), || async {
+            p.get("/readyz").await.0 == 200
+        })
+        .await
+    );
+    assert!(
+        p.child.try_status().is_none(),
+        "no restart of the processor needed"
+    );
     assert!(p.stop().await.success());
 }
 

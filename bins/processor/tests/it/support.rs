@@ -20,6 +20,8 @@ pub(crate) struct Env {
     pub(crate) pg: TestPostgres,
     pub(crate) stream: String,
     pub(crate) client: Client,
+    /// Set when the stream lives on another server than `redis` (see [`Env::on_redis`]).
+    redis_url: Option<String>,
 }
 
 impl Env {
@@ -34,7 +36,26 @@ impl Env {
             pg,
             stream,
             client,
+            redis_url: None,
         })
+    }
+
+    /// Like [`Env::new`], but the stream lives on the Redis server at `url` (e.g. an owned,
+    /// restartable one).
+    pub(crate) async fn on_redis(url: &str) -> Option<Self> {
+        let mut env = Self::new().await?;
+        env.client = connect(url).await;
+        env.redis_url = Some(url.to_owned());
+        Some(env)
+    }
+
+    /// Reconnects the test's own client (after a server restart; it has no reconnect policy).
+    pub(crate) async fn reconnect(&mut self) {
+        let url = self
+            .redis_url
+            .clone()
+            .unwrap_or_else(|| self.redis.url().to_owned());
+        self.client = connect(&url).await;
     }
 
     /// The processor's environment for this test (durable path only, fast reads, any port).
@@ -43,7 +64,10 @@ impl Env {
             ("INSTANCE_ID", instance),
             ("LOG_FORMAT", "json"),
             ("LOG_LEVEL", "info"),
-            ("REDIS_URL", self.redis.url()),
+            (
+                "REDIS_URL",
+                self.redis_url.as_deref().unwrap_or(self.redis.url()),
+            ),
             ("REDIS_TELEMETRY_STREAM", &self.stream),
             ("REDIS_READ_BLOCK_MS", "200"),
             ("DATABASE_URL", self.pg.url()),
@@ -162,6 +186,15 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A connected fred client without reconnect policy.
+pub(crate) async fn connect(url: &str) -> Client {
+    let client = Builder::from_config(Config::from_url(url).unwrap())
+        .build()
+        .unwrap();
+    client.init().await.unwrap();
+    client
 }
 
 /// A running processor and its metrics address.
