@@ -267,3 +267,148 @@ pub(crate) async fn group_stats(c: &Client, key: &str, group: &str) -> Result<Op
         oldest_pending_id: summary.1,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Reply parsing against a real Redis (test-support): the nil and trimmed-entry shapes.
+
+    use super::*;
+
+    async fn setup() -> Option<(test_support::TestRedis, Client, String)> {
+        let redis = test_support::redis().await?;
+        let client = redis.client().await;
+        let key = redis.unique_key("s");
+        for i in 1..=5 {
+            let _: String = client
+                .xadd(&key, false, None::<()>, format!("{i}-0"), ("f", "v"))
+                .await
+                .unwrap();
+        }
+        assert!(ensure_group(&client, &key, "g", "0").await.unwrap());
+        assert!(
+            !ensure_group(&client, &key, "g", "0").await.unwrap(),
+            "BUSYGROUP is fine"
+        );
+        Some((redis, client, key))
+    }
+
+    #[tokio::test]
+    async fn lag_unknown_is_none_not_zero() {
+        let Some((_redis, client, key)) = setup().await else {
+            return;
+        };
+        let s = group_stats(&client, &key, "g").await.unwrap().unwrap();
+        assert_eq!(
+            s,
+            GroupStats {
+                lag: Some(5),
+                pending: 0,
+                oldest_pending_id: None
+            }
+        );
+        let read = read_group(&client, &key, "g", "c", 1, None, false, ">")
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 1);
+        let _: u64 = client.xdel(&key, "3-0").await.unwrap();
+        let s = group_stats(&client, &key, "g").await.unwrap().unwrap();
+        assert_eq!(
+            s.lag, None,
+            "a deletion in the undelivered range makes the lag unknown"
+        );
+        assert_eq!(s.pending, 1);
+        assert_eq!(s.oldest_pending_id.as_deref(), Some("1-0"));
+        assert_eq!(group_stats(&client, &key, "nope").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn reads_parse_blocks_deleted_entries_and_claims() {
+        let Some((_redis, client, key)) = setup().await else {
+            return;
+        };
+        // BLOCK expiring on nothing new is an empty batch, not a parse error.
+        let all = read_group(&client, &key, "g", "c", 10, None, false, ">")
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 5);
+        let none = read_group(
+            &client,
+            &key,
+            "g",
+            "c",
+            10,
+            Some(Duration::from_millis(10)),
+            false,
+            ">",
+        )
+        .await
+        .unwrap();
+        assert!(none.is_empty());
+        // A pending entry deleted from the stream comes back as (id, []).
+        let _: u64 = client.xdel(&key, "2-0").await.unwrap();
+        let own = read_group(&client, &key, "g", "c", 10, None, false, "0")
+            .await
+            .unwrap();
+        assert_eq!(own.len(), 5);
+        assert_eq!(own[1], ("2-0".to_owned(), Vec::new()));
+        assert_eq!(
+            own[0].1,
+            vec![(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]
+        );
+        // XAUTOCLAIM: the deleted id is in the third part, and gone from the pending list.
+        let (next, claimed, deleted) =
+            autoclaim_page(&client, &key, "g", "d", Duration::from_millis(0), "0-0", 10)
+                .await
+                .unwrap();
+        assert_eq!(next, "0-0");
+        assert_eq!(
+            claimed.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+            ["1-0", "3-0", "4-0", "5-0"]
+        );
+        assert_eq!(deleted, ["2-0"]);
+        let counts = delivery_counts(&client, &key, "g", "d", "1-0", "5-0", 10)
+            .await
+            .unwrap();
+        assert_eq!(counts.len(), 4);
+        assert_eq!(counts["3-0"], 3, "read, re-read, claimed");
+        assert_eq!(
+            ack(&client, &key, "g", vec!["1-0".into(), "3-0".into()])
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(ack(&client, &key, "g", Vec::new()).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn dead_letter_keeps_binary_fields() {
+        let Some((redis, client, _key)) = setup().await else {
+            return;
+        };
+        let dlq = redis.unique_key("dead");
+        let fields = vec![(
+            Bytes::from_static(b"payload"),
+            Bytes::from_static(&[0xff, 0x00, 0x80]),
+        )];
+        dead_letter(&client, &dlq, "7-0", &fields, "not utf-8")
+            .await
+            .unwrap();
+        let rows: Vec<(String, Vec<(Bytes, Bytes)>)> =
+            client.xrange(&dlq, "-", "+", None).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].1,
+            vec![
+                (
+                    Bytes::from_static(b"payload"),
+                    Bytes::from_static(&[0xff, 0x00, 0x80])
+                ),
+                (
+                    Bytes::from_static(b"error"),
+                    Bytes::from_static(b"not utf-8")
+                ),
+                (Bytes::from_static(b"source_id"), Bytes::from_static(b"7-0")),
+            ]
+        );
+    }
+}

@@ -121,55 +121,50 @@ async fn own_pending_entries_come_before_new_ones_after_a_restart() {
     assert_eq!(pending_count(&client, &stream, "g").await, 0);
 }
 
+/// `cmdstat_<cmd>:calls=N` from `INFO commandstats` (0 when never called).
+async fn command_calls(client: &Client, cmd: &str) -> u64 {
+    let info: String = client
+        .info(Some(fred::types::InfoKind::CommandStats))
+        .await
+        .unwrap();
+    let prefix = format!("cmdstat_{cmd}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
 #[tokio::test]
-async fn a_batch_is_acknowledged_in_one_xack() {
-    let Some((redis, client)) = redis().await else {
+async fn each_batch_is_acknowledged_in_one_xack() {
+    // A server of its own, so its command statistics count only this test's calls.
+    let Some(server) = test_support::local::OwnedRedis::start(Default::default()) else {
         return;
     };
-    let stream = redis.unique_key("s");
+    let client = Builder::from_config(Config::from_url(&server.url()).unwrap())
+        .build()
+        .unwrap();
+    client.init().await.unwrap();
     recorder::install();
-    add(&client, &stream, 0..10).await;
-    let mut cfg = config(redis.url(), &stream, "c1");
-    cfg.read_count = 10;
-
-    // XACK calls on the control connection, observed server-side: the consumer's control
-    // client is the one that sends XACK; count XACKs in the server's per-command stats
-    // relative to the number of acknowledged ids from `processor_acks_total`.
     let acks_before = recorder::counter(ACKS_TOTAL, "");
-    // Between two pending-count samples the count must drop from 10 to 0 in one step: an
-    // XACK per entry would expose intermediate counts.
-    let h = SlowAck::default();
-    let observed = h.observed.clone();
+    let stream = "telemetry:teltonika";
+    add(&client, stream, 0..25).await;
+    let mut cfg = config(&server.url(), stream, "c1");
+    cfg.read_count = 10;
+    let h = Recording::new(ack_all);
     let (cancel, task) = start(Consumer::new(cfg).unwrap(), h.clone());
-    wait_until(WAIT, "handled", || async {
-        observed.lock().unwrap().len() == 1
-    })
-    .await;
-    // The handler has returned; the single XACK follows.
+    wait_until(WAIT, "25 handled", || async { h.seen().len() == 25 }).await;
     wait_until(WAIT, "acked", || async {
-        pending_count(&client, &stream, "g").await == 0
+        pending_count(&client, stream, "g").await == 0
     })
     .await;
     stop(cancel, task).await;
+    let sizes: Vec<usize> = h.calls().iter().map(Vec::len).collect();
+    assert_eq!(sizes, [10, 10, 5]);
     assert_eq!(
-        observed.lock().unwrap()[0],
-        10,
-        "all 10 pending while handled"
+        command_calls(&client, "xack").await,
+        3,
+        "one XACK per batch"
     );
-    assert!(recorder::counter(ACKS_TOTAL, "") - acks_before >= 10);
-}
-
-/// Records how many entries were pending while it handled each batch.
-#[derive(Clone, Default)]
-struct SlowAck {
-    observed: Arc<Mutex<Vec<usize>>>,
-}
-
-impl BatchHandler for SlowAck {
-    async fn handle(&mut self, batch: &[StreamEntry]) -> Vec<Disposition> {
-        self.observed.lock().unwrap().push(batch.len());
-        vec![Disposition::Ack; batch.len()]
-    }
+    assert!(recorder::counter(ACKS_TOTAL, "") - acks_before >= 25);
 }
 
 #[tokio::test]
