@@ -66,7 +66,11 @@ prop_compose! {
 }
 
 fn codec() -> impl Strategy<Value = EntryCodec> {
-    prop_oneof![Just(EntryCodec::Codec8), Just(EntryCodec::Codec8E), Just(EntryCodec::Codec16)]
+    prop_oneof![
+        Just(EntryCodec::Codec8),
+        Just(EntryCodec::Codec8E),
+        Just(EntryCodec::Codec16)
+    ]
 }
 
 proptest! {
