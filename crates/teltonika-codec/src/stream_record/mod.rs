@@ -57,6 +57,7 @@
 mod decode;
 mod encode;
 mod error;
+mod from_avl;
 mod js_number;
 mod timestamp;
 
