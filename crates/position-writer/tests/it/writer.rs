@@ -190,7 +190,27 @@ async fn rows_the_database_rejects_are_isolated_and_the_rest_is_written() {
     let Some(pg) = test_support::postgres().await else {
         return;
     };
-    let writer = migrated_writer(&pg, fast_config(500)).await;
+    for shape in [
+        StatementShape::Auto,
+        StatementShape::Unnest,
+        StatementShape::Values,
+        StatementShape::CopyStage,
+    ] {
+        pg.execute("DROP TABLE IF EXISTS positions; DROP TABLE IF EXISTS schema_migrations;")
+            .await;
+        rejected_rows_with(&pg, shape).await;
+    }
+}
+
+async fn rejected_rows_with(pg: &test_support::TestPostgres, shape: StatementShape) {
+    let writer = migrated_writer(
+        pg,
+        WriterConfig {
+            shape,
+            ..fast_config(500)
+        },
+    )
+    .await;
     // A CHECK constraint the codec knows nothing about (class 23: 23514).
     pg.execute("ALTER TABLE positions ADD CONSTRAINT speed_plausible CHECK (speed < 400)")
         .await;
@@ -209,7 +229,11 @@ async fn rows_the_database_rejects_are_isolated_and_the_rest_is_written() {
         .iter()
         .map(|r| (r.index, r.sqlstate.as_str()))
         .collect();
-    assert_eq!(rejected, [(3, "22021"), (17, "22021"), (29, "23514")]);
+    assert_eq!(
+        rejected,
+        [(3, "22021"), (17, "22021"), (29, "23514")],
+        "{shape:?}"
+    );
     assert!(
         outcome.rejected[0].message.contains("0x00"),
         "{:?}",
@@ -220,9 +244,8 @@ async fn rows_the_database_rejects_are_isolated_and_the_rest_is_written() {
         "{:?}",
         outcome.rejected[2]
     );
-    assert_eq!(outcome.inserted, 36);
-    assert_eq!(outcome.duplicates, 1);
-    assert_eq!(count(&pg).await, 36);
+    assert_eq!((outcome.inserted, outcome.duplicates), (36, 1), "{shape:?}");
+    assert_eq!(count(pg).await, 36);
 
     // Every row but the rejected ones is stored.
     let client = pg.client().await;
@@ -236,7 +259,7 @@ async fn rows_the_database_rejects_are_isolated_and_the_rest_is_written() {
             .unwrap()
             .get(0);
         let expected = i64::from(![3, 17, 29].contains(&i));
-        assert_eq!(n, expected, "row {i}");
+        assert_eq!(n, expected, "row {i} {shape:?}");
     }
 
     // A batch of nothing but bad rows: all reported, nothing written, no error.
