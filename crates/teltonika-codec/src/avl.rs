@@ -305,6 +305,154 @@ pub struct IoElement {
     pub value: IoValue,
 }
 
+/// A record's IO elements, owned, kept as on the wire in one allocation (the groups of 1-,
+/// 2-, 4- and 8-byte values, then NX in 8E) for the codec they were decoded from or built
+/// for. Iterate with [`iter`](Self::iter) (the same iterator as a view's); build with
+/// [`from_elements`](Self::from_elements). Lists of different codecs are never equal.
+///
+/// ```
+/// use teltonika_codec::{AvlCodec, IoElement, IoList, IoValue, IoValueView};
+///
+/// let io = IoList::from_elements(AvlCodec::Codec8Ext, &[
+///     IoElement { id: 385, value: IoValue::Bytes(vec![1, 2]) },
+///     IoElement { id: 21, value: IoValue::U8(4) },
+/// ])?;
+/// // Wire order: fixed widths first, NX last.
+/// let ids: Vec<_> = io.iter().map(|element| element.id).collect();
+/// assert_eq!(ids, [21, 385]);
+/// assert_eq!(io.iter().nth(1).unwrap().value, IoValueView::Bytes(&[1, 2]));
+/// assert!(IoList::from_elements(AvlCodec::Codec8, &[IoElement { id: 300, value: IoValue::U8(0) }]).is_err());
+/// # Ok::<(), teltonika_codec::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct IoList {
+    codec: AvlCodec,
+    count: u32,
+    bytes: Vec<u8>,
+}
+
+impl IoList {
+    /// An empty list for `codec`.
+    pub fn new(codec: AvlCodec) -> Self {
+        let groups = if codec == AvlCodec::Codec8Ext { 10 } else { 4 };
+        Self {
+            codec,
+            count: 0,
+            bytes: vec![0; groups],
+        }
+    }
+
+    /// Lays `elements` out for `codec`: grouped by width, in their order within a group.
+    /// Fails on what the codec cannot carry (codec 8: ids above 255; 8 and 16: NX values,
+    /// more than 255 elements; 8E: more than 65535, or an NX value over 65535 bytes).
+    pub fn from_elements(codec: AvlCodec, elements: &[IoElement]) -> Result<Self> {
+        let mut counts = [0usize; 5];
+        for element in elements {
+            counts[element.value.group()] += 1;
+        }
+        if codec != AvlCodec::Codec8Ext && counts[4] > 0 {
+            return Err(Error::Unencodable(
+                "variable-length IO values exist only in codec 8E",
+            ));
+        }
+        let max = if codec == AvlCodec::Codec8Ext {
+            usize::from(u16::MAX)
+        } else {
+            usize::from(u8::MAX)
+        };
+        if elements.len() > max {
+            return Err(Error::Unencodable(
+                "more IO elements than the codec's total can count",
+            ));
+        }
+        let mut bytes = Vec::with_capacity(10 + elements.len() * 6);
+        let groups = if codec == AvlCodec::Codec8Ext { 5 } else { 4 };
+        for (group, &count) in counts.iter().enumerate().take(groups) {
+            if codec == AvlCodec::Codec8Ext {
+                bytes.extend_from_slice(&(count as u16).to_be_bytes());
+            } else {
+                bytes.push(count as u8);
+            }
+            for element in elements
+                .iter()
+                .filter(|element| element.value.group() == group)
+            {
+                if codec == AvlCodec::Codec8 {
+                    let id = u8::try_from(element.id)
+                        .map_err(|_| Error::Unencodable("codec 8 IO id above 255"))?;
+                    bytes.push(id);
+                } else {
+                    bytes.extend_from_slice(&element.id.to_be_bytes());
+                }
+                match &element.value {
+                    IoValue::U8(value) => bytes.push(*value),
+                    IoValue::U16(value) => bytes.extend_from_slice(&value.to_be_bytes()),
+                    IoValue::U32(value) => bytes.extend_from_slice(&value.to_be_bytes()),
+                    IoValue::U64(value) => bytes.extend_from_slice(&value.to_be_bytes()),
+                    IoValue::Bytes(value) => {
+                        let len = u16::try_from(value.len())
+                            .map_err(|_| Error::Unencodable("NX value longer than 65535 bytes"))?;
+                        bytes.extend_from_slice(&len.to_be_bytes());
+                        bytes.extend_from_slice(value);
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            codec,
+            count: elements.len() as u32,
+            bytes,
+        })
+    }
+
+    /// The codec the elements are laid out for.
+    pub const fn codec(&self) -> AvlCodec {
+        self.codec
+    }
+
+    /// Number of elements.
+    pub const fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether there are none.
+    pub const fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The elements, in wire order.
+    pub fn iter(&self) -> IoElements<'_> {
+        IoElements {
+            codec: self.codec,
+            rest: &self.bytes,
+            remaining: self.count,
+            left_in_group: 0,
+            group: 0,
+            next_group: 0,
+        }
+    }
+
+    /// The elements as owned values.
+    pub fn to_vec(&self) -> Vec<IoElement> {
+        self.iter().map(|element| element.to_owned()).collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a IoList {
+    type Item = IoElementView<'a>;
+    type IntoIter = IoElements<'a>;
+
+    fn into_iter(self) -> IoElements<'a> {
+        self.iter()
+    }
+}
+
+impl fmt::Debug for IoList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// Largest AVL timestamp a `time::OffsetDateTime` holds: 9999-12-31T23:59:59.999Z.
 pub const MAX_TIMESTAMP_MS: u64 = 253_402_300_799_999;
 
@@ -314,7 +462,9 @@ const HEAD_LEN: usize = 8 + 1 + Gps::LEN;
 fn millis_to_datetime(millis: u64) -> OffsetDateTime {
     // Decoding rejects timestamps above MAX_TIMESTAMP_MS, so the conversion cannot fail for a
     // decoded record; the fallback keeps the accessor total anyway.
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+    // Whole seconds, then the milliseconds: cheaper than the i128 nanosecond path.
+    OffsetDateTime::from_unix_timestamp((millis / 1000) as i64)
+        .and_then(|at| at.replace_millisecond((millis % 1000) as u16))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
@@ -397,7 +547,7 @@ impl<'a> AvlRecordView<'a> {
         }
     }
 
-    /// Copies into an owned [`AvlRecord`] (one allocation for the IO list, one per NX value).
+    /// Copies into an owned [`AvlRecord`] (one allocation: the IO list).
     pub fn to_owned(&self) -> AvlRecord {
         AvlRecord {
             timestamp: self.timestamp(),
@@ -405,7 +555,11 @@ impl<'a> AvlRecordView<'a> {
             gps: self.gps(),
             event_io_id: self.event_io_id,
             generation_type: self.generation_type,
-            io: self.io().map(|element| element.to_owned()).collect(),
+            io: IoList {
+                codec: self.codec,
+                count: self.io_counted,
+                bytes: self.io.to_vec(),
+            },
         }
     }
 }
@@ -649,6 +803,88 @@ fn parse_record(
     Ok((view, mismatch))
 }
 
+/// Walks `count` records from the start of `records` with every strict check, and returns
+/// where they end; on a defect, returns the start of the record that has it.
+#[inline(always)]
+fn walk_records<const ID: usize, const COUNT: usize, const NX: bool>(
+    records: &[u8],
+    count: u8,
+) -> core::result::Result<usize, usize> {
+    let mut pos = 0;
+    for _ in 0..count {
+        match record_end::<ID, COUNT, NX>(records, pos) {
+            Some(end) => pos = end,
+            None => return Err(pos),
+        }
+    }
+    Ok(pos)
+}
+
+#[inline(always)]
+fn read_count<const COUNT: usize>(input: &[u8], pos: usize) -> Option<usize> {
+    if COUNT == 2 {
+        let &[high, low] = input.get(pos..)?.first_chunk::<2>()?;
+        Some(usize::from(u16::from_be_bytes([high, low])))
+    } else {
+        input.get(pos).map(|&count| usize::from(count))
+    }
+}
+
+/// End of the record starting at `start`, if it passes every strict check. `ID` is the IO id
+/// width (1 in codec 8), `COUNT` the count width (2 in 8E), `NX` whether an NX group
+/// follows (8E); codec 16 is the one with `ID = 2, COUNT = 1` and a generation type.
+#[inline(always)]
+fn record_end<const ID: usize, const COUNT: usize, const NX: bool>(
+    input: &[u8],
+    start: usize,
+) -> Option<usize> {
+    let head = input.get(start..)?.first_chunk::<HEAD_LEN>()?;
+    let millis = u64::from_be_bytes([
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7],
+    ]);
+    if head[8] > 2 || millis > MAX_TIMESTAMP_MS {
+        return None;
+    }
+    let generation = ID == 2 && COUNT == 1;
+    let mut pos = start + HEAD_LEN + ID;
+    if generation {
+        if *input.get(pos)? > 7 {
+            return None;
+        }
+        pos += 1;
+    }
+    let declared = read_count::<COUNT>(input, pos)?;
+    pos += COUNT;
+    let mut counted = 0;
+    for width in [1, 2, 4, 8] {
+        let count = read_count::<COUNT>(input, pos)?;
+        pos += COUNT + count * (ID + width);
+        counted += count;
+    }
+    if NX {
+        let count = read_count::<2>(input, pos)?;
+        pos += 2;
+        for _ in 0..count {
+            let len = read_count::<2>(input, pos + 2)?;
+            pos += 4 + len;
+        }
+        counted += count;
+    }
+    (pos <= input.len() && counted == declared).then_some(pos)
+}
+
+/// The detailed error for the record at `at` that the fast walk refused.
+#[cold]
+#[inline(never)]
+fn record_error(codec: AvlCodec, records: &[u8], at: usize, records_at: usize) -> Error {
+    let rest = records.get(at..).unwrap_or_default();
+    match parse_record(codec, rest, records_at + at) {
+        Err(error) | Ok((_, Some(error))) => error,
+        // Unreachable: both walks apply the same checks.
+        Ok((_, None)) => truncated(records_at + at, "record", 0),
+    }
+}
+
 /// Validates an AVL data field (`codec id` · `count` · records · `count`), `base` being its
 /// absolute offset. Strict mode returns the first defect; lenient mode walks the records
 /// that are there and reports count, zero-count and IO-total defects in `deviations`.
@@ -682,15 +918,17 @@ pub(crate) fn parse_avl_data<'a>(
         if first == 0 {
             return Err(Error::ZeroRecords { offset: base + 1 });
         }
-        let mut pos = 0;
-        for _ in 0..first {
-            let rest = records.get(pos..).unwrap_or_default();
-            let (view, mismatch) = parse_record(codec, rest, records_at + pos)?;
-            if let Some(error) = mismatch {
-                return Err(error);
-            }
-            pos += view.bytes.len();
-        }
+        // Fast path: walk without building views or errors; on the first defect, the
+        // detailed parser names it.
+        let walked = match codec {
+            AvlCodec::Codec8 => walk_records::<1, 1, false>(records, first),
+            AvlCodec::Codec8Ext => walk_records::<2, 2, true>(records, first),
+            AvlCodec::Codec16 => walk_records::<2, 1, false>(records, first),
+        };
+        let pos = match walked {
+            Ok(pos) => pos,
+            Err(at) => return Err(record_error(codec, records, at, records_at)),
+        };
         if pos != records.len() {
             return Err(Error::TrailingBytes {
                 offset: records_at + pos,
@@ -826,8 +1064,8 @@ impl fmt::Debug for Records<'_> {
 
 /// One AVL record, owned. Also what the encoders take.
 ///
-/// IO elements are kept in wire order; the encoder groups them by width (stable within a
-/// group), so a decoded record encodes back to its bytes.
+/// Its IO elements are an [`IoList`]: one allocation holding them as on the wire, so
+/// copying a record out of a buffer costs one allocation and one copy, whatever its IO.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AvlRecord {
     /// GNSS timestamp (UTC); encodes as whole milliseconds since the Unix epoch.
@@ -841,7 +1079,7 @@ pub struct AvlRecord {
     /// Required in codec 16, absent in 8 and 8E.
     pub generation_type: Option<GenerationType>,
     /// IO elements.
-    pub io: Vec<IoElement>,
+    pub io: IoList,
 }
 
 impl AvlRecord {
@@ -861,8 +1099,8 @@ impl AvlRecord {
 /// An AVL packet (records of one frame or datagram), owned.
 ///
 /// ```
-/// use teltonika_codec::{AvlCodec, AvlPacket, AvlRecord, Gps, IoElement, IoValue, Priority,
-///                       TcpFrame, decode_tcp_frame};
+/// use teltonika_codec::{AvlCodec, AvlPacket, AvlRecord, Gps, IoElement, IoList, IoValue,
+///                       Priority, TcpFrame, decode_tcp_frame};
 /// use time::macros::datetime;
 ///
 /// let packet = AvlPacket {
@@ -874,8 +1112,10 @@ impl AvlRecord {
 ///                    angle: 270, satellites: 11, speed: 86 },
 ///         event_io_id: 0,
 ///         generation_type: None,
-///         io: vec![IoElement { id: 21, value: IoValue::U8(4) },
-///                  IoElement { id: 385, value: IoValue::Bytes(vec![1, 2, 3, 4]) }],
+///         io: IoList::from_elements(AvlCodec::Codec8Ext, &[
+///             IoElement { id: 21, value: IoValue::U8(4) },
+///             IoElement { id: 385, value: IoValue::Bytes(vec![1, 2, 3, 4]) },
+///         ])?,
 ///     }],
 /// };
 /// let bytes = TcpFrame::Avl(packet.clone()).encode()?;
@@ -917,11 +1157,6 @@ fn encode_record(codec: AvlCodec, record: &AvlRecord, out: &mut Vec<u8>) -> Resu
     out.extend_from_slice(&millis.to_be_bytes());
     out.push(record.priority as u8);
     out.extend_from_slice(&record.gps.to_bytes());
-    let mut counts = [0usize; 5];
-    for element in &record.io {
-        counts[element.value.group()] += 1;
-    }
-    let total: usize = counts.iter().sum();
     match codec {
         AvlCodec::Codec8 => {
             let event = u8::try_from(record.event_io_id)
@@ -944,52 +1179,19 @@ fn encode_record(codec: AvlCodec, record: &AvlRecord, out: &mut Vec<u8>) -> Resu
         }
         (_, None) => {}
     }
-    if codec != AvlCodec::Codec8Ext && counts[4] > 0 {
-        return Err(Error::Unencodable(
-            "variable-length IO values exist only in codec 8E",
-        ));
-    }
-    let push_count = |out: &mut Vec<u8>, count: usize| -> Result<()> {
-        if codec == AvlCodec::Codec8Ext {
-            let count = u16::try_from(count)
-                .map_err(|_| Error::Unencodable("more than 65535 IO elements"))?;
-            out.extend_from_slice(&count.to_be_bytes());
-        } else {
-            let count =
-                u8::try_from(count).map_err(|_| Error::Unencodable("more than 255 IO elements"))?;
-            out.push(count);
-        }
-        Ok(())
+    let transcoded;
+    let io = if record.io.codec == codec {
+        &record.io
+    } else {
+        transcoded = IoList::from_elements(codec, &record.io.to_vec())?;
+        &transcoded
     };
-    push_count(out, total)?;
-    let groups = if codec == AvlCodec::Codec8Ext { 5 } else { 4 };
-    for (group, &count) in counts.iter().enumerate().take(groups) {
-        push_count(out, count)?;
-        for element in record
-            .io
-            .iter()
-            .filter(|element| element.value.group() == group)
-        {
-            if codec == AvlCodec::Codec8 {
-                let id = u8::try_from(element.id)
-                    .map_err(|_| Error::Unencodable("codec 8 IO id above 255"))?;
-                out.push(id);
-            } else {
-                out.extend_from_slice(&element.id.to_be_bytes());
-            }
-            match &element.value {
-                IoValue::U8(value) => out.push(*value),
-                IoValue::U16(value) => out.extend_from_slice(&value.to_be_bytes()),
-                IoValue::U32(value) => out.extend_from_slice(&value.to_be_bytes()),
-                IoValue::U64(value) => out.extend_from_slice(&value.to_be_bytes()),
-                IoValue::Bytes(bytes) => {
-                    let len = u16::try_from(bytes.len())
-                        .map_err(|_| Error::Unencodable("NX value longer than 65535 bytes"))?;
-                    out.extend_from_slice(&len.to_be_bytes());
-                    out.extend_from_slice(bytes);
-                }
-            }
-        }
+    // IoList::from_elements checked that the total fits the codec's count width.
+    if codec == AvlCodec::Codec8Ext {
+        out.extend_from_slice(&(io.count as u16).to_be_bytes());
+    } else {
+        out.push(io.count as u8);
     }
+    out.extend_from_slice(&io.bytes);
     Ok(())
 }

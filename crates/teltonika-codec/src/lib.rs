@@ -30,7 +30,7 @@ pub mod udp;
 
 pub use avl::{
     AvlCodec, AvlPacket, AvlPacketView, AvlRecord, AvlRecordView, GenerationType, Gps, IoElement,
-    IoElementView, IoValue, IoValueView, Priority,
+    IoElementView, IoList, IoValue, IoValueView, Priority,
 };
 pub use crc::crc16;
 pub use error::{Error, Result};

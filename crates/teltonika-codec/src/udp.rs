@@ -96,7 +96,7 @@ impl Datagram {
     /// use teltonika_codec::{decode_datagram, Datagram};
     /// # use teltonika_codec::{AvlCodec, AvlPacket, AvlRecord, Gps, Priority};
     /// # let record = AvlRecord { timestamp: time::OffsetDateTime::UNIX_EPOCH, priority: Priority::Low,
-    /// #     gps: Gps::default(), event_io_id: 0, generation_type: None, io: vec![] };
+    /// #     gps: Gps::default(), event_io_id: 0, generation_type: None, io: teltonika_codec::IoList::new(AvlCodec::Codec8) };
     /// let datagram = Datagram {
     ///     packet_id: 0xCAFE,
     ///     not_usable: 0x01,
@@ -248,7 +248,7 @@ fn decode_one<'a>(
 /// ```
 /// # use teltonika_codec::{AvlCodec, AvlPacket, AvlRecord, Datagram, Gps, Priority};
 /// # let record = AvlRecord { timestamp: time::OffsetDateTime::UNIX_EPOCH, priority: Priority::Low,
-/// #     gps: Gps::default(), event_io_id: 0, generation_type: None, io: vec![] };
+/// #     gps: Gps::default(), event_io_id: 0, generation_type: None, io: teltonika_codec::IoList::new(AvlCodec::Codec8) };
 /// # let datagram = Datagram { packet_id: 1, not_usable: 1, avl_packet_id: 1,
 /// #     imei: "352093086403655".parse()?, packet: AvlPacket { codec: AvlCodec::Codec8, records: vec![record] } };
 /// let mut read = datagram.encode()?;

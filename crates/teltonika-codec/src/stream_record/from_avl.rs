@@ -76,7 +76,7 @@ impl StreamRecord {
     /// (`EntryCodec::from(codec)`).
     ///
     /// ```
-    /// use teltonika_codec::avl::{AvlRecord, Gps, IoElement, IoValue, Priority};
+    /// use teltonika_codec::avl::{AvlCodec, AvlRecord, Gps, IoElement, IoList, IoValue, Priority};
     /// use teltonika_codec::stream_record::{AttributeValue, StreamRecord};
     ///
     /// let record = AvlRecord {
@@ -86,11 +86,11 @@ impl StreamRecord {
     ///                angle: 270, satellites: 11, speed: 86 },
     ///     event_io_id: 0,
     ///     generation_type: None,
-    ///     io: vec![
+    ///     io: IoList::from_elements(AvlCodec::Codec8Ext, &[
     ///         IoElement { id: 66, value: IoValue::U16(12450) },
     ///         IoElement { id: 16, value: IoValue::U64(u64::MAX) },
     ///         IoElement { id: 385, value: IoValue::Bytes(vec![1, 2, 3, 4]) },
-    ///     ],
+    ///     ]).unwrap(),
     /// };
     /// let r = StreamRecord::from_avl("356307042441013", &record);
     /// assert_eq!((r.latitude, r.longitude, r.altitude), (41.3275, 19.8187, Some(-6)));
@@ -104,10 +104,7 @@ impl StreamRecord {
             record.priority,
             record.gps,
             record.event_io_id,
-            record
-                .io
-                .iter()
-                .map(|e| (e.id, attribute(e.value.as_view()))),
+            record.io.iter().map(|e| (e.id, attribute(e.value))),
         )
     }
 
@@ -127,7 +124,7 @@ impl StreamRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::avl::{GenerationType, IoElement, IoValue};
+    use crate::avl::{GenerationType, IoElement, IoList, IoValue};
     use crate::stream_record::{decode_entry, encode_entry};
 
     fn record() -> AvlRecord {
@@ -144,28 +141,32 @@ mod tests {
             },
             event_io_id: 385,
             generation_type: Some(GenerationType::Periodical),
-            io: vec![
-                IoElement {
-                    id: 21,
-                    value: IoValue::U8(255),
-                },
-                IoElement {
-                    id: 7,
-                    value: IoValue::U32(u32::MAX),
-                },
-                IoElement {
-                    id: 16,
-                    value: IoValue::U64(u64::MAX),
-                },
-                IoElement {
-                    id: 385,
-                    value: IoValue::Bytes(vec![]),
-                },
-                IoElement {
-                    id: 21,
-                    value: IoValue::U16(3),
-                },
-            ],
+            io: IoList::from_elements(
+                AvlCodec::Codec8Ext,
+                &[
+                    IoElement {
+                        id: 21,
+                        value: IoValue::U8(255),
+                    },
+                    IoElement {
+                        id: 7,
+                        value: IoValue::U32(u32::MAX),
+                    },
+                    IoElement {
+                        id: 16,
+                        value: IoValue::U64(u64::MAX),
+                    },
+                    IoElement {
+                        id: 385,
+                        value: IoValue::Bytes(vec![]),
+                    },
+                    IoElement {
+                        id: 21,
+                        value: IoValue::U16(3),
+                    },
+                ],
+            )
+            .unwrap(),
         }
     }
 

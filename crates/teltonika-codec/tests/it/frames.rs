@@ -4,8 +4,9 @@
 use teltonika_codec::avl::MAX_TIMESTAMP_MS;
 use teltonika_codec::{
     AvlCodec, AvlPacket, Datagram, DecodeOptions, Error, GprsCodec, GprsMessage, Imei, IoElement,
-    IoValue, TcpFrame, TcpFrameView, UdpAck, crc16, datagrams, decode_avl_ack, decode_datagram,
-    decode_imei, decode_imei_reply, decode_tcp_frame, encode_avl_ack, encode_imei_reply,
+    IoList, IoValue, TcpFrame, TcpFrameView, UdpAck, crc16, datagrams, decode_avl_ack,
+    decode_datagram, decode_imei, decode_imei_reply, decode_tcp_frame, encode_avl_ack,
+    encode_imei_reply,
 };
 
 use crate::support::{hex, sample_packet, sample_record, vector};
@@ -664,18 +665,56 @@ fn lenient_mode_decodes_bad_crc_count_and_total_and_lists_them() {
 #[test]
 fn encoding_refuses_what_the_wire_cannot_carry() {
     let refuse = |packet: AvlPacket| TcpFrame::Avl(packet).encode().expect_err("must refuse");
-    let mut packet = sample_packet(AvlCodec::Codec8, 1);
-    packet.records[0].io.push(IoElement {
+    // What an IO list for a codec cannot hold.
+    let too_wide = [IoElement {
         id: 300,
         value: IoValue::U8(1),
-    });
-    assert!(matches!(refuse(packet), Error::Unencodable(_)));
-    let mut packet = sample_packet(AvlCodec::Codec8, 1);
-    packet.records[0].io.push(IoElement {
+    }];
+    assert!(matches!(
+        IoList::from_elements(AvlCodec::Codec8, &too_wide),
+        Err(Error::Unencodable(_))
+    ));
+    let nx = [IoElement {
         id: 1,
         value: IoValue::Bytes(vec![]),
-    });
+    }];
+    assert!(matches!(
+        IoList::from_elements(AvlCodec::Codec16, &nx),
+        Err(Error::Unencodable(_))
+    ));
+    let many = vec![
+        IoElement {
+            id: 1,
+            value: IoValue::U8(1)
+        };
+        256
+    ];
+    assert!(matches!(
+        IoList::from_elements(AvlCodec::Codec16, &many),
+        Err(Error::Unencodable(_))
+    ));
+    // A record built for 8E with an NX value cannot be sent in codec 8; one with a wide id
+    // cannot either.
+    let mut packet = sample_packet(AvlCodec::Codec8Ext, 1);
+    packet.codec = AvlCodec::Codec8;
     assert!(matches!(refuse(packet), Error::Unencodable(_)));
+    let mut packet = sample_packet(AvlCodec::Codec16, 1);
+    packet.codec = AvlCodec::Codec8;
+    packet.records[0].generation_type = None;
+    packet.records[0].io = IoList::from_elements(AvlCodec::Codec16, &too_wide).unwrap();
+    assert!(matches!(refuse(packet), Error::Unencodable(_)));
+    // Records built for another codec are transcoded when they fit.
+    let mut packet = sample_packet(AvlCodec::Codec8, 2);
+    packet.codec = AvlCodec::Codec8Ext;
+    let bytes = encode(packet.clone());
+    let (TcpFrameView::Avl(view), _) = decode_tcp_frame(&bytes).unwrap() else {
+        panic!()
+    };
+    let record = view.records().next().unwrap();
+    assert_eq!(
+        record.io().map(|e| e.to_owned()).collect::<Vec<_>>(),
+        packet.records[0].io.to_vec()
+    );
     let mut packet = sample_packet(AvlCodec::Codec16, 1);
     packet.records[0].generation_type = None;
     assert!(matches!(refuse(packet), Error::Unencodable(_)));

@@ -7,8 +7,9 @@ use proptest::prelude::*;
 use teltonika_codec::avl::MAX_TIMESTAMP_MS;
 use teltonika_codec::{
     AvlCodec, AvlPacket, AvlRecord, Datagram, DecodeOptions, Event, Framer, GenerationType,
-    GprsMessage, Gps, Imei, IoElement, IoValue, Priority, Step, TcpFrame, UdpAck, datagrams,
-    decode_avl_ack, decode_datagram, decode_imei, decode_tcp_frame, encode_avl_ack, encode_imei,
+    GprsMessage, Gps, Imei, IoElement, IoList, IoValue, Priority, Step, TcpFrame, UdpAck,
+    datagrams, decode_avl_ack, decode_datagram, decode_imei, decode_tcp_frame, encode_avl_ack,
+    encode_imei,
 };
 use time::OffsetDateTime;
 
@@ -56,8 +57,9 @@ fn record(codec: AvlCodec) -> impl Strategy<Value = AvlRecord> {
     )
         .prop_map(
             move |(millis, priority, gps, event_io_id, generation, mut io)| {
-                // The wire groups elements by width: generate them in that order.
+                // The wire groups elements by width: the list keeps them in that order.
                 io.sort_by_key(|element| group(&element.value));
+                let io = IoList::from_elements(codec, &io).unwrap();
                 AvlRecord {
                     timestamp: OffsetDateTime::from_unix_timestamp_nanos(
                         i128::from(millis) * 1_000_000,

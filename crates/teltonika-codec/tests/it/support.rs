@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use teltonika_codec::{
-    AvlCodec, AvlPacket, AvlRecord, GenerationType, Gps, IoElement, IoValue, Priority,
+    AvlCodec, AvlPacket, AvlRecord, GenerationType, Gps, IoElement, IoList, IoValue, Priority,
 };
 
 pub(crate) fn hex(text: &str) -> Vec<u8> {
@@ -85,7 +85,7 @@ pub(crate) fn sample_record(codec: AvlCodec) -> AvlRecord {
         },
         event_io_id: 21,
         generation_type: (codec == AvlCodec::Codec16).then_some(GenerationType::OnChange),
-        io,
+        io: IoList::from_elements(codec, &io).unwrap(),
     }
 }
 
