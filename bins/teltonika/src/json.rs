@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 use teltonika_codec::stream_record::EntryCodec;
 use teltonika_codec::{
     AvlCodec, AvlPacket, AvlPacketView, AvlRecord, AvlRecordView, Datagram, DatagramView,
-    GenerationType, GprsMessage, GprsMessageView, Gps, Imei, IoElement, IoValue, IoValueView,
-    Priority, TcpFrame, TcpFrameView, encode_imei,
+    GenerationType, GprsMessage, GprsMessageView, Gps, Imei, IoElement, IoList, IoValue,
+    IoValueView, Priority, TcpFrame, TcpFrameView, encode_imei,
 };
 use time::OffsetDateTime;
 
@@ -200,7 +200,7 @@ fn coordinate(obj: &Map<String, Value>, key: &str) -> anyhow::Result<i32> {
     Ok(raw as i32)
 }
 
-fn avl_record(v: &Value) -> anyhow::Result<AvlRecord> {
+fn avl_record(v: &Value, codec: AvlCodec) -> anyhow::Result<AvlRecord> {
     let obj = v.as_object().context("a record must be an object")?;
     let ms: u64 = uint(obj, "timestamp_ms")?;
     let timestamp = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -255,22 +255,20 @@ fn avl_record(v: &Value) -> anyhow::Result<AvlRecord> {
         },
         event_io_id: uint(obj, "event_io_id")?,
         generation_type,
-        io,
+        io: IoList::from_elements(codec, &io)?,
     })
 }
 
 fn avl_packet(obj: &Map<String, Value>) -> anyhow::Result<AvlPacket> {
+    let codec = avl_codec(obj)?;
     let records = field(obj, "records")?
         .as_array()
         .context("field \"records\" must be a list")?
         .iter()
         .enumerate()
-        .map(|(i, r)| avl_record(r).with_context(|| format!("records[{i}]")))
+        .map(|(i, r)| avl_record(r, codec).with_context(|| format!("records[{i}]")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(AvlPacket {
-        codec: avl_codec(obj)?,
-        records,
-    })
+    Ok(AvlPacket { codec, records })
 }
 
 /// The bytes for one JSON object as `decode` prints it.
