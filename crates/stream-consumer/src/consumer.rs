@@ -260,8 +260,10 @@ impl Consumer {
     async fn close(&self) {
         self.health.set(false);
         for c in [&self.reader, &self.control] {
-            if let Err(e) = c.quit().await {
-                debug!(error = %e, "redis quit failed");
+            match tokio::time::timeout(Duration::from_secs(2), c.quit()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!(error = %e, "redis quit failed"),
+                Err(_) => debug!("redis quit timed out"),
             }
         }
     }
@@ -362,9 +364,15 @@ impl Consumer {
             }
 
             let next = plan.next_source();
-            // Read ahead on the reader connection only; never during a reclaim pass, and
+            // Read ahead on the reader connection only: new entries, or the next page of a
+            // pending-list drain that this batch is part of (a drain starting now would
+            // re-read this very batch, still unacknowledged). Never during a reclaim pass,
             // never once stopping.
-            let result = if !cancel.is_cancelled() && !matches!(next, Source::Claim { .. }) {
+            let read_ahead = matches!(
+                (&next, &batch.source),
+                (Source::New, _) | (Source::Pending { .. }, Source::Pending { .. })
+            );
+            let result = if read_ahead && !cancel.is_cancelled() {
                 let (done, read) = tokio::join!(
                     self.process(handler, batch),
                     self.fetch_until_cancel(next, cancel)

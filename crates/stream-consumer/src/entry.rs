@@ -106,6 +106,11 @@ pub enum Disposition {
     /// entry stays in the pending list and is delivered again after `claim_min_idle`, or
     /// after a reconnect. Once its delivery count has reached `max_deliveries` it is moved to
     /// the dead-letter stream with `reason` as its `error` field.
+    ///
+    /// Every redelivery counts, so this is for entries that may never succeed (a decode
+    /// error). For a transient outage (database down) retry inside the handler instead:
+    /// leaving entries pending through a long outage would dead-letter good records after
+    /// `max_deliveries × claim_min_idle`.
     LeavePending {
         /// Why; becomes the dead-letter entry's `error` field.
         reason: String,

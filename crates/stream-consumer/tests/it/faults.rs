@@ -116,3 +116,43 @@ async fn a_consumer_started_while_redis_is_down_connects_when_it_comes_up() {
     cancel.cancel();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_is_survived() {
+    let options = test_support::local::RedisOptions { appendonly: true };
+    let Some(mut server) = test_support::local::OwnedRedis::start(options) else {
+        return;
+    };
+    let stream = "telemetry:teltonika";
+    let client = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(&server.url()).unwrap(),
+    )
+    .set_policy(fred::prelude::ReconnectPolicy::new_constant(0, 100))
+    .build()
+    .unwrap();
+    fred::prelude::ClientLike::init(&client).await.unwrap();
+    let consumer = Consumer::new(config(&server.url(), stream, "c1")).unwrap();
+    let health = consumer.health();
+    let h = Recording::new(ack_all);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(h.clone(), cancel.clone()));
+    let mut all = add(&client, stream, 0..5).await;
+    wait_until(WAIT, "first 5", || async { h.seen().len() >= 5 }).await;
+
+    tokio::task::block_in_place(|| server.kill());
+    wait_until(WAIT, "health down", || async { !health.is_up() }).await;
+    tokio::task::block_in_place(|| server.start_again());
+    wait_until(WAIT, "health up", || async { health.is_up() }).await;
+    all.extend(add(&client, stream, 5..10).await);
+    wait_until(WAIT, "every entry handled", || async {
+        let seen: HashSet<String> = h.seen().into_iter().map(|(id, _)| id).collect();
+        all.iter().all(|id| seen.contains(id))
+    })
+    .await;
+    wait_until(WAIT, "all acked", || async {
+        pending_count(&client, stream, "g").await == 0
+    })
+    .await;
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
