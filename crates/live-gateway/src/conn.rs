@@ -49,6 +49,8 @@ use directus_auth::EventAccess;
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// A write buffer bigger than this is given back when the connection goes idle.
 const IDLE_BUFFER_BYTES: usize = 16 * 1024;
+/// How long a socket is kept after our Close when the peer's cannot be read.
+const LINGER: Duration = Duration::from_millis(500);
 /// Client requests waiting for the worker; more are answered `rate-limited`.
 const MAX_PENDING_REQUESTS: usize = 64;
 
@@ -93,6 +95,10 @@ struct ConnState {
     worker_running: bool,
     /// The connection is finished: nothing is queued or registered any more.
     shut: bool,
+    /// The client is behind: its socket stopped accepting (a write is pending) since the
+    /// queue was last empty. Positions are conflated only then (or when the queue is three
+    /// quarters full), so a client that keeps up gets every record.
+    congested: bool,
 }
 
 /// A connection's shared state (see the module doc).
@@ -122,6 +128,7 @@ impl Conn {
                 requests: VecDeque::new(),
                 worker_running: false,
                 shut: false,
+                congested: false,
             }),
             wake: Notify::new(),
             pong_seen: AtomicBool::new(false),
@@ -155,9 +162,13 @@ impl Conn {
                     None => Pushed::Queued,
                 }
             }
-            Some(TopicState::Active) => state
-                .out
-                .push_position((event, Arc::clone(device)), position),
+            Some(TopicState::Active) => {
+                let behind = state.congested
+                    || state.out.positions_len() >= state.out.max_positions() / 4 * 3;
+                state
+                    .out
+                    .push_position((event, Arc::clone(device)), position, behind)
+            }
         };
         drop(state);
         count_push(&hub.metrics, pushed);
@@ -204,12 +215,6 @@ impl Conn {
         state.topics.drain().map(|(event, _)| event).collect()
     }
 
-    /// Number of topics held (pending or active).
-    #[cfg(test)]
-    pub(crate) fn topic_count(&self) -> usize {
-        self.state.lock().topics.len()
-    }
-
     /// Encodes queued items into `buf` (at most about [`MAX_BATCH_BYTES`]); the redis times of
     /// the positions go to `latencies`. Returns the number of messages and, when the connection
     /// is closing, the close request (then only control messages were taken).
@@ -235,7 +240,10 @@ impl Conn {
                     wsframe::encode(buf, wsframe::OpCode::Text, &position.bytes);
                     latencies.push(position.redis_ms);
                 }
-                None => break,
+                None => {
+                    state.congested = false;
+                    break;
+                }
             }
             messages += 1;
         }
@@ -298,6 +306,27 @@ async fn write_bounded<W: AsyncWrite + Unpin>(io: &mut W, buf: &[u8], limit: Dur
     }
 }
 
+/// Writes a batch of data frames; when the socket does not take it at once, the connection is
+/// marked congested (positions conflate from then on, until the queue is empty again).
+async fn write_data<W: AsyncWrite + Unpin>(
+    conn: &Conn,
+    io: &mut W,
+    buf: &[u8],
+    limit: Duration,
+) -> WriteEnd {
+    let mut write = std::pin::pin!(io.write_all(buf));
+    match futures_util::FutureExt::now_or_never(write.as_mut()) {
+        Some(Ok(())) => return WriteEnd::Written,
+        Some(Err(_)) => return WriteEnd::Failed,
+        None => conn.state.lock().congested = true,
+    }
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => WriteEnd::Written,
+        Ok(Err(_)) => WriteEnd::Failed,
+        Err(_) => WriteEnd::TimedOut,
+    }
+}
+
 /// Runs the writer until the connection is closed. `shutdown` is the server's stop signal
 /// (close 1001).
 pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
@@ -338,7 +367,7 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
             if buf.is_empty() {
                 break;
             }
-            match write_bounded(&mut io, &buf, config.slow_client_timeout).await {
+            match write_data(conn, &mut io, &buf, config.slow_client_timeout).await {
                 WriteEnd::Written => {}
                 WriteEnd::Failed => return,
                 WriteEnd::TimedOut => {
@@ -413,6 +442,15 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
         CloseRequest::Local { code, reason } => {
             wsframe::encode_close(&mut buf, *code, reason);
             if matches!(write_bounded(&mut io, &buf, limit).await, WriteEnd::Written) {
+                if conn.reader_done.is_cancelled() {
+                    // The reader stopped (a frame too big, a protocol error): the peer's
+                    // Close cannot be seen. Send FIN and linger briefly so the peer reads our
+                    // Close before the socket is dropped (dropping with unread input resets
+                    // the connection, which may discard the Close in flight).
+                    let _ = tokio::time::timeout(limit, io.shutdown()).await;
+                    tokio::time::sleep(config.close_handshake_timeout.min(LINGER)).await;
+                    return;
+                }
                 // Wait (bounded) for the peer's Close; its echo is dropped (we already sent
                 // ours), then drop the socket.
                 let _ = tokio::time::timeout(
@@ -807,7 +845,7 @@ async fn subscribe(conn: &Arc<Conn>, hub: &Arc<Hub>, topic: Topic, id: Option<Me
             if newest.get(&*device).is_some_and(|&snap_ts| snap_ts >= ts) {
                 continue;
             }
-            pushes.push(state.out.push_position((event, device), position));
+            pushes.push(state.out.push_position((event, device), position, false));
         }
     }
     for pushed in pushes {

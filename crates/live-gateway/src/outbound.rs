@@ -3,9 +3,10 @@
 //! Two queues in one structure, both consumed by the connection's writer task:
 //! - **control**: `subscribed`, `unsubscribed`, `error`, pong and close replies, in order,
 //!   never dropped (their number is bounded by the client's own, rate-limited, requests);
-//! - **positions**: keyed by (event, device). A newer position for a queued key replaces the
-//!   queued one in place (`conflated`); past `max_positions` the oldest queued one is dropped
-//!   (`overflow`).
+//! - **positions**: in arrival order, keyed by (event, device). When the owner asks for
+//!   conflation (the client is behind), a newer position for a queued key replaces the queued
+//!   one in place (`conflated`); a client that keeps up gets every record. Past
+//!   `max_positions` the oldest queued one is dropped (`overflow`).
 //!
 //! The writer always takes control messages before positions, so a `subscribed` pushed before
 //! a topic's first position is always written before it. Pure data structure: no I/O, no
@@ -59,16 +60,24 @@ pub(crate) enum Item {
     Position(QueuedPosition),
 }
 
+/// One queued position; `None` once purged (skipped when popped).
+#[derive(Debug)]
+struct Slot {
+    key: PositionKey,
+    position: Option<QueuedPosition>,
+}
+
 /// The queue. See the module doc.
 #[derive(Debug)]
 pub(crate) struct Outbound {
     control: VecDeque<Control>,
-    /// Slot per key: the sequence number of its place in `order`, and the latest position.
-    positions: HashMap<PositionKey, (u64, QueuedPosition)>,
-    /// Keys in queue order; an entry whose sequence number no longer matches its slot's is
-    /// stale (its slot was taken or purged) and skipped.
-    order: VecDeque<(u64, PositionKey)>,
-    next_seq: u64,
+    /// Positions in arrival order. Slot `i` has sequence number `head_seq + i`.
+    positions: VecDeque<Slot>,
+    head_seq: u64,
+    /// Sequence number of the newest queued position of each key.
+    latest: HashMap<PositionKey, u64>,
+    /// Queued positions (slots not purged).
+    live: usize,
     max_positions: usize,
 }
 
@@ -77,9 +86,10 @@ impl Outbound {
     pub(crate) fn new(max_positions: usize) -> Self {
         Self {
             control: VecDeque::new(),
-            positions: HashMap::new(),
-            order: VecDeque::new(),
-            next_seq: 0,
+            positions: VecDeque::new(),
+            head_seq: 0,
+            latest: HashMap::new(),
+            live: 0,
             max_positions: max_positions.max(1),
         }
     }
@@ -89,23 +99,39 @@ impl Outbound {
         self.control.push_back(control);
     }
 
-    /// Queues a position, conflating per key and dropping the oldest past the bound.
-    pub(crate) fn push_position(&mut self, key: PositionKey, position: QueuedPosition) -> Pushed {
-        if let Some(slot) = self.positions.get_mut(&key) {
-            slot.1 = position;
-            return Pushed::Conflated;
+    /// Queues a position. With `conflate`, a queued position for the same key is replaced in
+    /// place (its place in the queue, hence the device's order, is kept); without it, the
+    /// position is appended (a client that keeps up gets every record). Past the bound the
+    /// oldest queued positions are dropped.
+    pub(crate) fn push_position(
+        &mut self,
+        key: PositionKey,
+        position: QueuedPosition,
+        conflate: bool,
+    ) -> Pushed {
+        if conflate && let Some(&seq) = self.latest.get(&key) {
+            let index = usize::try_from(seq - self.head_seq).unwrap_or(usize::MAX);
+            if let Some(slot) = self.positions.get_mut(index)
+                && slot.position.is_some()
+            {
+                slot.position = Some(position);
+                return Pushed::Conflated;
+            }
         }
         let mut dropped = 0;
-        while self.positions.len() >= self.max_positions {
+        while self.live >= self.max_positions {
             if self.pop_position().is_none() {
                 break;
             }
             dropped += 1;
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.order.push_back((seq, key.clone()));
-        self.positions.insert(key, (seq, position));
+        let seq = self.head_seq + self.positions.len() as u64;
+        self.positions.push_back(Slot {
+            key: key.clone(),
+            position: Some(position),
+        });
+        self.latest.insert(key, seq);
+        self.live += 1;
         if dropped == 0 {
             Pushed::Queued
         } else {
@@ -114,9 +140,15 @@ impl Outbound {
     }
 
     fn pop_position(&mut self) -> Option<QueuedPosition> {
-        while let Some((seq, key)) = self.order.pop_front() {
-            if self.positions.get(&key).is_some_and(|slot| slot.0 == seq) {
-                return self.positions.remove(&key).map(|slot| slot.1);
+        while let Some(slot) = self.positions.pop_front() {
+            let seq = self.head_seq;
+            self.head_seq += 1;
+            if let Some(position) = slot.position {
+                self.live -= 1;
+                if self.latest.get(&slot.key) == Some(&seq) {
+                    self.latest.remove(&slot.key);
+                }
+                return Some(position);
             }
         }
         None
@@ -128,7 +160,7 @@ impl Outbound {
             return Some(Item::Control(control));
         }
         let position = self.pop_position().map(Item::Position);
-        if self.positions.is_empty() {
+        if self.live == 0 {
             self.release_memory();
         }
         position
@@ -141,33 +173,44 @@ impl Outbound {
 
     /// Removes every queued position of `event` (after an unsubscribe).
     pub(crate) fn purge_event(&mut self, event: EventKey) {
-        self.positions.retain(|key, _| key.0 != event);
-        self.order.retain(|(_, key)| key.0 != event);
-        if self.positions.is_empty() {
+        self.positions
+            .retain(|slot| slot.position.is_some() && slot.key.0 != event);
+        self.latest.clear();
+        for (index, slot) in self.positions.iter().enumerate() {
+            self.latest
+                .insert(slot.key.clone(), self.head_seq + index as u64);
+        }
+        self.live = self.positions.len();
+        if self.live == 0 {
             self.release_memory();
         }
     }
 
     /// Queued positions.
-    #[cfg(test)]
     pub(crate) fn positions_len(&self) -> usize {
-        self.positions.len()
+        self.live
+    }
+
+    /// The bound on queued positions.
+    pub(crate) fn max_positions(&self) -> usize {
+        self.max_positions
     }
 
     /// True when nothing is queued.
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.control.is_empty() && self.positions.is_empty()
+        self.control.is_empty() && self.live == 0
     }
 
     /// An idle connection should cost as little as possible: give back the memory of a burst.
     fn release_memory(&mut self) {
-        self.order.clear();
+        self.positions.clear();
+        self.latest.clear();
         if self.positions.capacity() > 64 {
             self.positions.shrink_to_fit();
         }
-        if self.order.capacity() > 64 {
-            self.order.shrink_to_fit();
+        if self.latest.capacity() > 64 {
+            self.latest.shrink_to_fit();
         }
         if self.control.is_empty() && self.control.capacity() > 16 {
             self.control.shrink_to_fit();
@@ -204,7 +247,10 @@ mod tests {
     #[test]
     fn control_goes_before_positions() {
         let mut q = Outbound::new(10);
-        assert_eq!(q.push_position(key(1, "a"), pos("a1")), Pushed::Queued);
+        assert_eq!(
+            q.push_position(key(1, "a"), pos("a1"), true),
+            Pushed::Queued
+        );
         q.push_control(Control::Text(Bytes::from_static(b"sub")));
         assert_eq!(drain(&mut q), ["c:sub", "p:a1"]);
         assert!(q.is_empty());
@@ -213,21 +259,40 @@ mod tests {
     #[test]
     fn newer_position_replaces_the_queued_one_in_place() {
         let mut q = Outbound::new(10);
-        q.push_position(key(1, "a"), pos("a1"));
-        q.push_position(key(1, "b"), pos("b1"));
-        assert_eq!(q.push_position(key(1, "a"), pos("a2")), Pushed::Conflated);
+        q.push_position(key(1, "a"), pos("a1"), true);
+        q.push_position(key(1, "b"), pos("b1"), true);
+        assert_eq!(
+            q.push_position(key(1, "a"), pos("a2"), true),
+            Pushed::Conflated
+        );
         // Same device, other event: its own slot.
-        assert_eq!(q.push_position(key(2, "a"), pos("a1@2")), Pushed::Queued);
+        assert_eq!(
+            q.push_position(key(2, "a"), pos("a1@2"), true),
+            Pushed::Queued
+        );
         assert_eq!(drain(&mut q), ["p:a2", "p:b1", "p:a1@2"]);
+    }
+
+    #[test]
+    fn without_conflation_every_position_is_kept_in_order() {
+        let mut q = Outbound::new(10);
+        q.push_position(key(1, "a"), pos("a1"), false);
+        q.push_position(key(1, "a"), pos("a2"), false);
+        // Conflating now replaces the newest queued one for the key, not the oldest.
+        assert_eq!(
+            q.push_position(key(1, "a"), pos("a3"), true),
+            Pushed::Conflated
+        );
+        assert_eq!(drain(&mut q), ["p:a1", "p:a3"]);
     }
 
     #[test]
     fn overflow_drops_the_oldest() {
         let mut q = Outbound::new(2);
-        q.push_position(key(1, "a"), pos("a"));
-        q.push_position(key(1, "b"), pos("b"));
+        q.push_position(key(1, "a"), pos("a"), true);
+        q.push_position(key(1, "b"), pos("b"), true);
         assert_eq!(
-            q.push_position(key(1, "c"), pos("c")),
+            q.push_position(key(1, "c"), pos("c"), true),
             Pushed::Overflowed(1)
         );
         assert_eq!(q.positions_len(), 2);
@@ -237,9 +302,9 @@ mod tests {
     #[test]
     fn purge_removes_one_event_only() {
         let mut q = Outbound::new(10);
-        q.push_position(key(1, "a"), pos("a@1"));
-        q.push_position(key(2, "a"), pos("a@2"));
-        q.push_position(key(1, "b"), pos("b@1"));
+        q.push_position(key(1, "a"), pos("a@1"), true);
+        q.push_position(key(2, "a"), pos("a@2"), true);
+        q.push_position(key(1, "b"), pos("b@1"), true);
         q.purge_event(1);
         assert_eq!(drain(&mut q), ["p:a@2"]);
     }
@@ -247,23 +312,23 @@ mod tests {
     #[test]
     fn a_slot_taken_and_refilled_keeps_one_entry() {
         let mut q = Outbound::new(10);
-        q.push_position(key(1, "a"), pos("a1"));
+        q.push_position(key(1, "a"), pos("a1"), true);
         assert_eq!(drain(&mut q), ["p:a1"]);
-        q.push_position(key(1, "a"), pos("a2"));
-        q.push_position(key(1, "a"), pos("a3"));
+        q.push_position(key(1, "a"), pos("a2"), true);
+        q.push_position(key(1, "a"), pos("a3"), true);
         assert_eq!(drain(&mut q), ["p:a3"]);
     }
 
     #[test]
     fn stale_order_entries_are_skipped_after_purge_and_refill() {
         let mut q = Outbound::new(2);
-        q.push_position(key(1, "a"), pos("a1"));
-        q.push_position(key(2, "b"), pos("b1"));
+        q.push_position(key(1, "a"), pos("a1"), true);
+        q.push_position(key(2, "b"), pos("b1"), true);
         q.purge_event(1);
-        q.push_position(key(1, "a"), pos("a2"));
-        // Full: the oldest live entry (b1) goes, not a stale one.
+        q.push_position(key(1, "a"), pos("a2"), true);
+        // Full: the oldest live entry (b1) goes.
         assert_eq!(
-            q.push_position(key(1, "c"), pos("c1")),
+            q.push_position(key(1, "c"), pos("c1"), true),
             Pushed::Overflowed(1)
         );
         assert_eq!(drain(&mut q), ["p:a2", "p:c1"]);
