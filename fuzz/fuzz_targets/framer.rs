@@ -11,9 +11,16 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let options = if mode & 1 == 0 { DecodeOptions::strict() } else { DecodeOptions::lenient() };
-    let mut framer =
-        if mode & 2 == 0 { Framer::with_options(options) } else { Framer::after_handshake(options) };
+    let options = if mode & 1 == 0 {
+        DecodeOptions::strict()
+    } else {
+        DecodeOptions::lenient()
+    };
+    let mut framer = if mode & 2 == 0 {
+        Framer::with_options(options)
+    } else {
+        Framer::after_handshake(options)
+    };
     let chunk = usize::from(mode >> 2).max(1);
 
     let mut buf: Vec<u8> = Vec::new();
@@ -21,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     loop {
         match framer.decode(&buf) {
             Ok(Step::Ready { consumed, .. }) => {
-                assert!(consumed > 0 && consumed <= buf.len(), "consumed {consumed} of {}", buf.len());
+                assert!(
+                    consumed > 0 && consumed <= buf.len(),
+                    "consumed {consumed} of {}",
+                    buf.len()
+                );
                 buf.drain(..consumed);
             }
             Ok(Step::Incomplete { needed }) => {

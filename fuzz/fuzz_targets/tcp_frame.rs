@@ -8,9 +8,15 @@ use teltonika_codec::{DecodeOptions, decode_avl_ack, decode_tcp_frame};
 fuzz_target!(|data: &[u8]| {
     if let Ok((frame, consumed)) = decode_tcp_frame(data) {
         let encoded = frame.to_owned().encode().expect("a decoded frame encodes");
-        assert_eq!(encoded, &data[..consumed], "decode -> encode changed the bytes");
+        assert_eq!(
+            encoded,
+            &data[..consumed],
+            "decode -> encode changed the bytes"
+        );
     }
     let _ = DecodeOptions::lenient().decode_tcp_frame(data);
-    let _ = DecodeOptions::strict().with_max_frame_len(64).decode_tcp_frame(data);
+    let _ = DecodeOptions::strict()
+        .with_max_frame_len(64)
+        .decode_tcp_frame(data);
     let _ = decode_avl_ack(data);
 });

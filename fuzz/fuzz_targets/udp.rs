@@ -7,8 +7,15 @@ use teltonika_codec::{DecodeOptions, UdpAck, datagrams, decode_datagram};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((datagram, consumed)) = decode_datagram(data) {
-        let encoded = datagram.to_owned().encode().expect("a decoded datagram encodes");
-        assert_eq!(encoded, &data[..consumed], "decode -> encode changed the bytes");
+        let encoded = datagram
+            .to_owned()
+            .encode()
+            .expect("a decoded datagram encodes");
+        assert_eq!(
+            encoded,
+            &data[..consumed],
+            "decode -> encode changed the bytes"
+        );
     }
     for (i, d) in datagrams(data).enumerate() {
         assert!(i <= data.len(), "more datagrams than bytes");
