@@ -183,6 +183,13 @@ thread_local! {
 /// ]).unwrap_err();
 /// assert_eq!(err.field(), "device_id");
 /// assert!(matches!(err.problem(), Problem::Mismatch { .. }));
+///
+/// // Owned pairs, as a Redis client returns them, work by reference:
+/// let fields: Vec<(String, String)> = vec![
+///     ("device_id".into(), "356307042441013".into()),
+///     ("payload".into(), r#"{"device_id":"356307042441013","timestamp":"2026-05-02T11:00:00.000Z","latitude":0,"longitude":0}"#.into()),
+/// ];
+/// assert!(decode_entry(fields.iter().map(|(k, v)| (k, v))).is_ok());
 /// ```
 pub fn decode_entry<I, K, V>(fields: I) -> Result<StreamRecord>
 where
