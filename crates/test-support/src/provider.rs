@@ -97,6 +97,12 @@ pub(crate) fn server(service: Service) -> Result<Server, Unavailable> {
     .clone()
 }
 
+/// The Docker engine's address when one is reachable (`DOCKER_HOST`, or a connectable
+/// `/var/run/docker.sock`); cheap, no request is made.
+pub fn docker_engine() -> Option<String> {
+    crate::docker::engine()
+}
+
 /// Returns the server, or prints the `SKIP` line (panics under `REQUIRE_SERVICES=1`).
 pub(crate) fn server_or_skip(service: Service) -> Option<Server> {
     match server(service) {
