@@ -19,7 +19,7 @@ use live_gateway::{LiveConfig, LiveGateway};
 use position_writer::PoolConfig;
 use stream_consumer::TailConfig;
 use tokio_util::sync::CancellationToken;
-use tracing::error;
+use tracing::{error, info};
 
 use crate::config::Config;
 use crate::http::Liveness;
@@ -87,6 +87,10 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(config.live.addr)
         .await
         .with_context(|| format!("binding the live server on {}", config.live.addr))?;
+
+    let bound = listener.local_addr().context("live server address")?;
+    // Logged here, before "processor running": tools wait for this line to learn the port.
+    info!(addr = %bound, path = %config.live.path, "live server listening");
 
     let token = stage.token.clone();
     stage.spawn(async move {

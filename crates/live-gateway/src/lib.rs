@@ -127,7 +127,7 @@ impl LiveGateway {
     ) -> Result<(), Error> {
         let hub = self.hub;
         let addr = listener.local_addr()?;
-        info!(addr = %addr, path = %hub.config.ws_path, "live server listening");
+        info!(addr = %addr, path = %hub.config.ws_path, "live gateway serving");
 
         let background = CancellationToken::new();
         let refresher = tokio::spawn(device_map::refresh_loop(

@@ -12,5 +12,6 @@ mod config;
 mod durable;
 mod failures;
 mod lifecycle;
+mod live;
 mod scale;
 mod support;
