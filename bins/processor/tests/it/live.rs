@@ -47,8 +47,7 @@ async fn live_env() -> Option<Live> {
 async fn spawn_live(live: &Live, instance: &str) -> Processor {
     let url = live.stub.url();
     let port = live.port.to_string();
-    let processor = live
-        .env
+    live.env
         .spawn(
             instance,
             &[
@@ -59,8 +58,7 @@ async fn spawn_live(live: &Live, instance: &str) -> Processor {
                 ("DIRECTUS_CACHE_TTL_MS", "0"),
             ],
         )
-        .await;
-    processor
+        .await
 }
 
 fn client(
