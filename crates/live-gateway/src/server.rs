@@ -224,8 +224,12 @@ async fn connection_task(
         }
     };
     let (read_half, write_half) = parts.io.into_inner().into_split();
+    // `read_buf` may be a view into hyper's whole read buffer: copy the (usually empty)
+    // remainder so that buffer is freed — an idle connection must stay small.
+    let leftover = Bytes::copy_from_slice(&parts.read_buf);
+    drop(parts.read_buf);
     let (ws_read, _unused_write) = after_handshake_split(
-        PrefixedRead::new(parts.read_buf, read_half),
+        PrefixedRead::new(leftover, read_half),
         tokio::io::sink(),
         Role::Server,
     );
