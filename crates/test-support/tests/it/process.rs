@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use test_support::ChildProcess;
 
+// The trap is installed before the first line: the test signals as soon as it sees the lines.
 const SCRIPT: &str = r#"
+trap 'echo "{\"msg\":\"terminating\"}"; exit 3' TERM
 echo "{\"msg\":\"started\",\"x\":\"$X\",\"leak\":\"${TEST_DATABASE_URL:-unset}\",\"cwd\":\"$(pwd)\"}"
 echo "to stderr" >&2
-trap 'echo "{\"msg\":\"terminating\"}"; exit 3' TERM
 while :; do sleep 0.05; done
 "#;
 
