@@ -342,7 +342,8 @@ impl PositionWriter {
     }
 }
 
-/// The measured choice for `Auto` (crate docs: "Statement shapes, measured").
+/// The measured choice for `Auto` (docs/database.md, "Statement shapes, measured": unnest
+/// was fastest at 500 and 5 000 rows, so it is used for every size).
 fn resolve(shape: StatementShape, _rows: usize) -> StatementShape {
     match shape {
         StatementShape::Auto => StatementShape::Unnest,
