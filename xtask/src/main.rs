@@ -5,6 +5,7 @@
 mod bench;
 mod check_boundaries;
 mod ci;
+mod demo;
 mod fuzz;
 mod integration;
 #[cfg(test)]
@@ -15,7 +16,8 @@ const USAGE: &str = "cargo xtask <command>
   integration [..]   the service tests only (nextest `kind(test)`; extra args go to nextest)
   check-boundaries   crate-boundary rules from cargo metadata
   fuzz [--smoke]     cargo-fuzz targets (nightly)
-  bench pipeline     end-to-end throughput of the processor vs a plain COPY (local Redis/PostgreSQL)";
+  bench pipeline     end-to-end throughput of the processor vs a plain COPY (local Redis/PostgreSQL)
+  demo [--cars N] [--rate HZ] [--port P]  Redis+PostgreSQL, processor, rally simulator, live map page";
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_else(|| "help".to_owned());
@@ -30,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         "check-boundaries" => check_boundaries::run(&args),
         "fuzz" => fuzz::run(&args),
         "bench" => bench::run(&args),
+        "demo" => demo::run(&args),
         other => anyhow::bail!("unknown xtask `{other}`; try `cargo xtask help`"),
     }
 }
