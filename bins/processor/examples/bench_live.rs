@@ -1,0 +1,513 @@
+//! The live path's load client, run by `cargo xtask bench live` (not a test: it prints figures).
+//!
+//! Provisions its own database and stream key (via `test-support`), a Directus stub holding one
+//! session cookie allowed to one event of `--devices` devices, spawns the release `processor`
+//! (`--processor PATH`) with the live path on a loopback port, then:
+//!
+//! 1. **idle**: `VmRSS` of the processor before and after `--connections` authenticated, idle
+//!    WebSocket connections (after 50 warm-up connections), per connection;
+//! 2. **delivery**: `--clients` clients subscribed to the event; a publisher XADDs one record
+//!    per device per second (the record's timestamp is the publish time, so latency is
+//!    `receive time − ts`); delivered frames/s and latency p50/p99/max;
+//! 3. **ceiling**: the record rate raised step by step until p99 passes 100 ms (bounded steps);
+//! 4. throughout, every client checks that no position is older than one it already has for
+//!    that device (`order violations`, must be 0).
+//!
+//! Everything runs over loopback; each phase is bounded in time; the processor is killed on
+//! exit (the child handle's drop) and the stream key deleted. NOT for correctness testing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fred::prelude::*;
+use live_protocol::client::{Auth, ClientConfig, ClientEvent, ClientHandle, spawn};
+use live_protocol::{ServerMessage, Topic};
+use teltonika_codec::stream_record::{EntryCodec, StreamRecord, encode_entry};
+use test_support::{ChildProcess, DirectusStub, Seed, StubUser};
+use tokio::sync::mpsc;
+
+/// Latency histogram resolution: 1 ms buckets up to this, one overflow bucket above.
+const BUCKETS: usize = 5_000;
+
+struct Options {
+    processor: String,
+    connections: usize,
+    clients: usize,
+    devices: usize,
+    step_secs: u64,
+    max_steps: usize,
+}
+
+fn parse() -> Result<Options, String> {
+    let mut o = Options {
+        processor: String::new(),
+        connections: 10_000,
+        clients: 1_000,
+        devices: 200,
+        step_secs: 8,
+        max_steps: 7,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("missing value for {arg}"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|e| format!("bad value for {arg}: {e}"))
+        };
+        match arg.as_str() {
+            "--processor" => o.processor.clone_from(&value),
+            "--connections" => o.connections = number()?,
+            "--clients" => o.clients = number()?.max(1),
+            "--devices" => o.devices = number()?.max(1),
+            "--step-secs" => o.step_secs = number()?.max(3) as u64,
+            "--max-steps" => o.max_steps = number()?,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if o.processor.is_empty() {
+        return Err("--processor PATH is required".into());
+    }
+    Ok(o)
+}
+
+fn now_ms() -> i64 {
+    // The clock is after 1970 (invariant of any machine running this).
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn cpu_secs(pid: u32) -> f64 {
+    // Fields 14 and 15 of /proc/pid/stat (utime, stime) in clock ticks (100 Hz on Linux).
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(") ")?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Shared receive statistics (atomics: the client tasks run on several threads).
+struct Stats {
+    frames: AtomicU64,
+    violations: AtomicU64,
+    max_ms: AtomicU64,
+    histogram: Vec<AtomicU64>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            frames: AtomicU64::new(0),
+            violations: AtomicU64::new(0),
+            max_ms: AtomicU64::new(0),
+            histogram: (0..=BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn record(&self, latency_ms: i64) {
+        let ms = u64::try_from(latency_ms.max(0)).unwrap_or(0);
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        self.max_ms.fetch_max(ms, Ordering::Relaxed);
+        let bucket = usize::try_from(ms).unwrap_or(BUCKETS).min(BUCKETS);
+        self.histogram[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Vec<u64> {
+        self.histogram
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// Percentile (ms) of the difference of two histogram snapshots.
+fn percentile(before: &[u64], after: &[u64], p: f64) -> Option<usize> {
+    let diff: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    let total: u64 = diff.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a rank within a u64 count"
+    )]
+    let rank = ((total as f64) * p).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    diff.iter().position(|&n| {
+        seen += n;
+        seen >= rank
+    })
+}
+
+/// The `deviceId` and `ts` of a raw `position` frame (the gateway's fixed field order).
+fn device_and_ts(frame: &[u8]) -> Option<(&[u8], i64)> {
+    let find = |needle: &[u8], from: usize| {
+        frame[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| from + p + needle.len())
+    };
+    let d = find(b"\"deviceId\":\"", 0)?;
+    let d_end = d + frame[d..].iter().position(|&b| b == b'"')?;
+    let t = find(b"\"ts\":", d_end)?;
+    let t_end = t + frame[t..].iter().position(|&b| !b.is_ascii_digit())?;
+    let ts = std::str::from_utf8(&frame[t..t_end]).ok()?.parse().ok()?;
+    Some((&frame[d..d_end], ts))
+}
+
+fn client_config(port: u16, raw: bool) -> ClientConfig {
+    let mut config = ClientConfig::new(format!("ws://127.0.0.1:{port}/ws"));
+    config.auth = Some(Auth::Cookie("directus_session_token=bench".to_owned()));
+    config.raw_positions = raw;
+    config.connect_timeout = Duration::from_secs(30);
+    config.idle_timeout = Duration::from_secs(600);
+    config
+}
+
+/// Opens `n` idle connections (64 at a time); returns the handles and receivers.
+async fn open_idle(
+    port: u16,
+    n: usize,
+) -> Result<Vec<(ClientHandle, mpsc::Receiver<ClientEvent>)>, String> {
+    let mut all = Vec::with_capacity(n);
+    let mut pending = Vec::new();
+    for i in 0..n {
+        let mut config = client_config(port, false);
+        config.event_capacity = 4;
+        pending.push(spawn(config));
+        if pending.len() == 64 || i + 1 == n {
+            for (handle, mut events) in pending.drain(..) {
+                match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
+                    Ok(Some(ClientEvent::Connected)) => all.push((handle, events)),
+                    other => return Err(format!("connection {i}: {other:?}")),
+                }
+            }
+        }
+    }
+    Ok(all)
+}
+
+async fn close_all(clients: Vec<(ClientHandle, mpsc::Receiver<ClientEvent>)>) {
+    for (handle, _events) in &clients {
+        let _ = handle.close().await;
+    }
+    drop(clients);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+fn record(imei: &str, ts_ms: i64, step: u32) -> StreamRecord {
+    let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    StreamRecord {
+        device_id: imei.to_owned(),
+        timestamp: ts,
+        priority: Some(0),
+        latitude: 41.3 + f64::from(step % 1000) * 1e-5,
+        longitude: 19.8,
+        altitude: Some(100),
+        angle: Some(90),
+        satellites: Some(9),
+        speed: Some(80),
+        event_io_id: Some(0),
+        attributes: Vec::new(),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let o = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench_live: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&o).await {
+        eprintln!("bench_live: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[allow(
+    clippy::too_many_lines,
+    clippy::cast_precision_loss,
+    reason = "one linear script of phases; figures printed as floats"
+)]
+async fn run(o: &Options) -> Result<(), String> {
+    let Some(redis) = test_support::redis().await else {
+        return Err("Redis unavailable".into());
+    };
+    let Some(pg) = test_support::postgres().await else {
+        return Err("PostgreSQL unavailable".into());
+    };
+    test_support::load_directus_schema(&pg).await;
+    let imeis: Vec<String> = (0..o.devices).map(|i| format!("35630704{i:07}")).collect();
+    let imei_refs: Vec<&str> = imeis.iter().map(String::as_str).collect();
+    let event = Seed::new(&pg)
+        .await
+        .event_with_devices("Bench rally", &imei_refs)
+        .await;
+    let stub = DirectusStub::start().await;
+    let user = StubUser::new(Seed::uuid(), "bench@example.com");
+    stub.add_cookie("bench", &user);
+    stub.allow(&user.id, &event);
+    let topic = Topic::for_event(&event).map_err(|e| e.to_string())?;
+    let stream = redis.unique_key("bench-live");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+
+    let env: Vec<(String, String)> = [
+        ("INSTANCE_ID", "bench-live"),
+        ("LOG_FORMAT", "json"),
+        ("LOG_LEVEL", "info"),
+        ("REDIS_URL", redis.url()),
+        ("REDIS_TELEMETRY_STREAM", &stream),
+        ("DATABASE_URL", pg.url()),
+        ("METRICS_HOST", "127.0.0.1"),
+        ("METRICS_PORT", "0"),
+        ("LIVE_ENABLED", "true"),
+        ("LIVE_WS_HOST", "127.0.0.1"),
+        ("LIVE_WS_PORT", &port.to_string()),
+        ("LIVE_MAX_CONNECTIONS", "20000"),
+        ("DIRECTUS_URL", &stub.url()),
+        ("DIRECTUS_CACHE_TTL_MS", "600000"),
+        ("SHUTDOWN_TIMEOUT_MS", "5000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut child = ChildProcess::spawn(&o.processor, env);
+    child
+        .wait_for_json(
+            |v| v["message"] == "processor running",
+            Duration::from_secs(60),
+        )
+        .await;
+    let pid = child.id().ok_or("processor exited")?;
+    println!(
+        "processor pid {pid}, live port {port}, load average {}",
+        loadavg()
+    );
+
+    // Phase 1: idle memory.
+    if o.connections > 0 {
+        let warm = open_idle(port, 50).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = rss_kib(pid);
+        let started = Instant::now();
+        let idle = open_idle(port, o.connections).await?;
+        let connect_secs = started.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = rss_kib(pid);
+        let per = (after.saturating_sub(before)) as f64 / o.connections as f64;
+        println!(
+            "idle: {} connections in {connect_secs:.1} s; VmRSS {before} KiB -> {after} KiB = {per:.2} KiB/connection (target <= 16); load average {}",
+            o.connections,
+            loadavg()
+        );
+        close_all(idle).await;
+        close_all(warm).await;
+    }
+
+    // Phase 2 + 3: delivery and ceiling.
+    let stats = Arc::new(Stats::new());
+    let mut handles = Vec::with_capacity(o.clients);
+    for i in 0..o.clients {
+        let (handle, mut events) = spawn(client_config(port, true));
+        handle
+            .subscribe(topic.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        // Wait for the subscription's acknowledgement (snapshot frames may come first).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(ClientEvent::Message(ServerMessage::Subscribed { .. }))) => break,
+                Ok(Some(ClientEvent::Closed { reason })) => {
+                    return Err(format!("client {i} closed: {reason}"));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return Err(format!("client {i}: no subscribed reply")),
+            }
+        }
+        let stats = Arc::clone(&stats);
+        tokio::spawn(async move {
+            let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
+            while let Some(event) = events.recv().await {
+                if let ClientEvent::RawPosition(frame) = event {
+                    let received = now_ms();
+                    if let Some((device, ts)) = device_and_ts(&frame) {
+                        stats.record(received - ts);
+                        match latest.get_mut(device) {
+                            Some(last) if ts < *last => {
+                                stats.violations.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some(last) => *last = ts,
+                            None => {
+                                latest.insert(device.to_vec(), ts);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        handles.push(handle);
+    }
+    println!("{} clients subscribed to {topic}", o.clients);
+
+    let publisher = Builder::from_config(Config::from_url(redis.url()).map_err(|e| e.to_string())?)
+        .build()
+        .map_err(|e| e.to_string())?;
+    publisher.init().await.map_err(|e| e.to_string())?;
+
+    // Records per second per step: 1 per device per second first, then raised.
+    let base = o.devices as u64;
+    let multipliers = [1_u64, 2, 3, 5, 8, 12, 16, 24];
+    let mut last_ts: Vec<i64> = vec![0; o.devices];
+    let mut next_device = 0_usize;
+    let mut counter = 0_u32;
+    println!(
+        "step | records/s | offered frames/s | delivered frames/s | ratio | p50 ms | p99 ms | max ms | processor CPU | load average"
+    );
+    for (step, m) in multipliers.iter().take(o.max_steps.max(1)).enumerate() {
+        let rate = base * m;
+        let tick = Duration::from_millis(10);
+        let per_tick = rate as f64 / 100.0;
+        let mut owed = 0.0_f64;
+        let settle = Duration::from_secs(2);
+        let total = Duration::from_secs(o.step_secs);
+        let started = Instant::now();
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut measure: Option<(Instant, u64, Vec<u64>, f64)> = None;
+        let mut published_measured = 0_u64;
+        stats.max_ms.store(0, Ordering::Relaxed);
+        while started.elapsed() < total {
+            interval.tick().await;
+            if measure.is_none() && started.elapsed() >= settle {
+                stats.max_ms.store(0, Ordering::Relaxed);
+                measure = Some((
+                    Instant::now(),
+                    stats.frames.load(Ordering::Relaxed),
+                    stats.snapshot(),
+                    cpu_secs(pid),
+                ));
+            }
+            owed += per_tick;
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a small positive count"
+            )]
+            let n = owed.floor() as usize;
+            owed -= n as f64;
+            if n == 0 {
+                continue;
+            }
+            let pipe = publisher.pipeline();
+            for _ in 0..n {
+                let d = next_device;
+                next_device = (next_device + 1) % o.devices;
+                // Strictly increasing per device, as a tracker's own timestamps are.
+                let ts = now_ms().max(last_ts[d] + 1);
+                last_ts[d] = ts;
+                counter = counter.wrapping_add(1);
+                let fields = encode_entry(&record(&imeis[d], ts, counter), EntryCodec::Codec8E);
+                let _: () = pipe
+                    .xadd(&stream, false, None, "*", fields)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let _: Vec<Value> = pipe.all().await.map_err(|e| e.to_string())?;
+            if measure.is_some() {
+                published_measured += n as u64;
+            }
+        }
+        // Let frames in flight arrive (bounded) before the closing snapshot.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let Some((t0, frames0, hist0, cpu0)) = measure else {
+            continue;
+        };
+        let elapsed = t0.elapsed().as_secs_f64();
+        let frames = stats.frames.load(Ordering::Relaxed) - frames0;
+        let hist1 = stats.snapshot();
+        let offered = published_measured as f64 * o.clients as f64 / (elapsed - 0.3);
+        let delivered = frames as f64 / elapsed;
+        let p50 = percentile(&hist0, &hist1, 0.50);
+        let p99 = percentile(&hist0, &hist1, 0.99);
+        let max = stats.max_ms.load(Ordering::Relaxed);
+        let cpu = (cpu_secs(pid) - cpu0) / elapsed;
+        let show = |p: Option<usize>| {
+            p.map_or("-".to_owned(), |v| {
+                if v >= BUCKETS {
+                    format!(">{BUCKETS}")
+                } else {
+                    v.to_string()
+                }
+            })
+        };
+        println!(
+            "{} | {rate} | {offered:.0} | {delivered:.0} | {:.2} | {} | {} | {max} | {:.0} % | {}",
+            step + 1,
+            delivered / offered.max(1.0),
+            show(p50),
+            show(p99),
+            cpu * 100.0,
+            loadavg()
+        );
+        if p99.is_none_or(|v| v > 100) {
+            println!("p99 passed 100 ms (or nothing delivered): ceiling reached");
+            break;
+        }
+        if child.try_status().is_some() {
+            return Err(format!("processor exited:\n{}", child.output()));
+        }
+    }
+    println!(
+        "order violations (a position older than one already received for that device): {}",
+        stats.violations.load(Ordering::Relaxed)
+    );
+    for handle in &handles {
+        let _ = handle.close().await;
+    }
+    child.sigterm();
+    let status = child.wait(Duration::from_secs(15)).await;
+    println!("processor exit: {status}");
+    let _: Result<i64, _> = publisher.del(&stream).await;
+    let _: Result<i64, _> = publisher.del(format!("{stream}:dead")).await;
+    Ok(())
+}
