@@ -6,6 +6,9 @@
 //!   `COPY` of the same unique rows into an empty copy of the table — and reports the ratio,
 //!   the processor's peak RSS (`VmHWM`) and its CPU time.
 //!
+//! - `live`: the live path (idle memory per connection, delivery latency, ceiling); see
+//!   `bench_live.rs`.
+//!
 //! Not a test: nothing here asserts; it prints figures (recorded in `docs/operations.md`).
 //! It talks to the services through `redis-cli` and `psql` to keep xtask light, uses its own
 //! database (`processor_bench`) and stream key, and removes both afterwards.
@@ -34,8 +37,9 @@ const COLUMNS: &str = "device_id, ts, latitude, longitude, altitude, angle, spee
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("pipeline") => pipeline(&args[1..]),
+        Some("live") => crate::bench_live::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench pipeline [--records N] [--dup-pct P] [--devices D] [--no-build]"
+            "usage: cargo xtask bench pipeline [--records N] [--dup-pct P] [--devices D] [--no-build]\n       cargo xtask bench live [--connections N] [--clients N] [--devices N] [--step-secs S] [--max-steps N] [--no-build]"
         ),
     }
 }

@@ -3,6 +3,7 @@
 //! Run `cargo xtask help` for the list. One module per command; `main` only dispatches.
 
 mod bench;
+mod bench_live;
 mod check_boundaries;
 mod ci;
 mod demo;
@@ -17,7 +18,9 @@ const USAGE: &str = "cargo xtask <command>
   check-boundaries   crate-boundary rules from cargo metadata
   fuzz [--smoke]     cargo-fuzz targets (nightly)
   bench pipeline     end-to-end throughput of the processor vs a plain COPY (local Redis/PostgreSQL)
-  demo [--cars N] [--rate HZ] [--port P]  Redis+PostgreSQL, processor, rally simulator, live map page";
+  bench live         live path: idle memory per connection, delivery latency, ceiling
+  demo [--cars N] [--rate HZ] [--port P]  Redis+PostgreSQL, processor, rally simulator, live map page
+  e2e                browser end-to-end test of the live map (headless Chromium + chromedriver)";
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_else(|| "help".to_owned());
@@ -33,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         "fuzz" => fuzz::run(&args),
         "bench" => bench::run(&args),
         "demo" => demo::run(&args),
+        "e2e" => demo::run_e2e(&args),
         other => anyhow::bail!("unknown xtask `{other}`; try `cargo xtask help`"),
     }
 }
