@@ -7,7 +7,8 @@
 //! 5. every test: `cargo nextest run --workspace --profile ci` with `REQUIRE_SERVICES=1`
 //!    (service tests fail instead of skipping), then `cargo test --doc --workspace`
 //! 6. optional steps that skip themselves with one line when their tool is missing:
-//!    `cargo xtask fuzz --smoke` (needs a nightly toolchain), …
+//!    `cargo xtask fuzz --smoke` (needs a nightly toolchain), `cargo xtask e2e` (headless
+//!    Chromium; required when `CI` is set — `.ci/run` installs it)
 //!
 //! Steps keep going after a failure (the log shows every problem at once); the command fails
 //! if any step failed. `--fail-fast` stops at the first failure.
@@ -179,6 +180,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             "fuzz --smoke",
             Box::new(|| crate::fuzz::run(&["--smoke".to_owned()])),
         ),
+        ("e2e (browser)", Box::new(|| crate::demo::run_e2e(&[]))),
     ];
     for (name, body) in plan {
         let step = Step::run(name, body);

@@ -8,12 +8,13 @@
 //!
 //! It is NOT a production launcher: everything is local, the "login" is a fixed demo cookie.
 
+mod e2e;
 mod page;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -28,7 +29,8 @@ const USAGE: &str = "demo [--cars N] [--rate HZ] [--port PORT] [--processor PATH
   --rate HZ         reports per second of the fastest car (default 1)
   --port PORT       port of the map page (default 8080; 0 = any free port)
   --processor PATH  the processor binary (default: next to this binary)
-  --run-secs S      stop by itself after S seconds (default: until Ctrl-C)";
+  --run-secs S      stop by itself after S seconds (default: until Ctrl-C)
+  --e2e             run the browser end-to-end test against the demo, then stop";
 
 struct Args {
     cars: usize,
@@ -36,6 +38,7 @@ struct Args {
     port: u16,
     processor: Option<PathBuf>,
     run_secs: Option<u64>,
+    e2e: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -45,6 +48,7 @@ fn parse_args() -> anyhow::Result<Args> {
         port: 8080,
         processor: None,
         run_secs: None,
+        e2e: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,6 +66,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--port" => args.port = value()?.parse().context("--port: a port number")?,
             "--processor" => args.processor = Some(PathBuf::from(value()?)),
             "--run-secs" => args.run_secs = Some(value()?.parse().context("--run-secs: seconds")?),
+            "--e2e" => args.e2e = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -173,7 +178,8 @@ async fn main() -> anyhow::Result<()> {
     wait_for_port(ws_port, &mut processor).await?;
 
     // The simulator: encode → decode → XADD, as tcp-ingestion does.
-    let published = Arc::new(AtomicU64::new(0));
+    let control = SimulatorControl::default();
+    let published = Arc::clone(&control.published);
     let publisher = Publisher::connect(redis.url(), &stream).await?;
     let stage: Vec<(f64, f64)> = sim
         .stage()
@@ -181,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|&(lat, lon, _)| (lat, lon))
         .collect();
-    let sim_task = tokio::spawn(run_simulator(sim, publisher, Arc::clone(&published)));
+    let sim_task = tokio::spawn(run_simulator(sim, publisher, control.clone()));
 
     let config = page::PageConfig {
         ws_url: format!("ws://127.0.0.1:{ws_port}/ws"),
@@ -201,6 +207,25 @@ async fn main() -> anyhow::Result<()> {
     println!("demo: readiness       http://127.0.0.1:{metrics_port}/readyz");
     println!("demo: Ctrl-C stops everything and removes what it created");
 
+    let e2e_outcome = if args.e2e {
+        let screenshot = workspace_target().join("e2e").join("map.png");
+        let outcome = e2e::run(
+            &format!("{origin}/"),
+            args.cars,
+            &mut processor,
+            &control,
+            &screenshot,
+        )
+        .await;
+        match &outcome {
+            Ok(()) => println!("e2e: PASSED"),
+            Err(error) => println!("e2e: FAILED: {error:#}"),
+        }
+        Some(outcome)
+    } else {
+        None
+    };
+
     let mut restarts = tokio::time::interval(Duration::from_millis(500));
     let stop = async {
         match args.run_secs {
@@ -209,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     tokio::pin!(stop);
-    loop {
+    while e2e_outcome.is_none() {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             () = &mut stop => break,
@@ -234,7 +259,41 @@ async fn main() -> anyhow::Result<()> {
     drop(redis);
     drop(pg);
     println!("demo: removed the demo database and Redis keys; bye");
-    Ok(())
+    e2e_outcome.unwrap_or(Ok(()))
+}
+
+/// `<workspace>/target` (or `CARGO_TARGET_DIR`): where the e2e screenshot goes.
+fn workspace_target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || test_support::postgres::workspace_root().join("target"),
+        PathBuf::from,
+    )
+}
+
+/// Shared between the simulator task and the e2e test: how many records were published, and
+/// a pause switch (the test pauses publishing to compare counts exactly).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SimulatorControl {
+    published: Arc<AtomicU64>,
+    paused: Arc<AtomicBool>,
+}
+
+impl SimulatorControl {
+    pub(crate) fn published(&self) -> u64 {
+        self.published.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+    }
+
+    fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
 }
 
 /// Waits until the processor accepts connections on its WebSocket port (≤ 60 s).
@@ -262,11 +321,14 @@ async fn wait_for_port(port: u16, processor: &mut ChildProcess) -> anyhow::Resul
 }
 
 /// Advances the rally every 100 ms of wall time and publishes what the cars report.
-async fn run_simulator(mut sim: Simulator, publisher: Publisher, published: Arc<AtomicU64>) {
+async fn run_simulator(mut sim: Simulator, publisher: Publisher, control: SimulatorControl) {
     let step = Duration::from_millis(100);
     let mut ticker = tokio::time::interval(step);
     loop {
         ticker.tick().await;
+        if control.is_paused() {
+            continue;
+        }
         let now = time::OffsetDateTime::now_utc();
         for (imei, records) in sim.advance(now, step) {
             let records = match encode_frame(&records).and_then(|frame| decode_frame(&imei, &frame))
@@ -279,7 +341,9 @@ async fn run_simulator(mut sim: Simulator, publisher: Publisher, published: Arc<
             };
             match publisher.publish(&records).await {
                 Ok(ids) => {
-                    published.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                    control
+                        .published
+                        .fetch_add(ids.len() as u64, Ordering::SeqCst);
                 }
                 Err(error) => eprintln!("demo: publishing failed (Redis down?): {error}"),
             }
