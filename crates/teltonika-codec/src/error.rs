@@ -10,7 +10,7 @@
 
 use thiserror::Error;
 
-/// `Result` with this crate's [`Error`].
+/// `Result` with this crate's [`Error`](enum@Error).
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 /// Everything that can go wrong decoding or encoding the Teltonika binary protocol.
