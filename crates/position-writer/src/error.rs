@@ -19,10 +19,10 @@ pub enum Error {
     #[error("invalid database configuration: {0}")]
     Config(String),
     /// No connection could be had from the pool (server down, pool exhausted, timeout).
-    #[error("cannot get a database connection: {0}")]
+    #[error("cannot get a database connection: {}", describe_chain(.0))]
     Pool(#[source] deadpool_postgres::PoolError),
     /// A statement failed; `context` says which one.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", describe_chain(.source))]
     Database {
         /// What the crate was doing ("insert positions", "apply migration 0001_positions"…).
         context: String,
@@ -53,6 +53,23 @@ pub enum Error {
     /// The retrying writer stopped because shutdown was requested; nothing was acknowledged.
     #[error("write abandoned: shutdown requested")]
     Cancelled,
+}
+
+/// The error and its causes on one line. The driver's own `Display` says only `db error` or
+/// `error connecting to server`; an operator needs the server's message ("database
+/// \"processor\" does not exist") or the I/O cause ("Connection refused").
+fn describe_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        let more = source.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = source.source();
+    }
+    text
 }
 
 /// `Result` with this crate's [`Error`].
