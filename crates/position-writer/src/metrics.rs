@@ -31,6 +31,8 @@ pub fn describe_metrics() {
         metrics::Unit::Seconds,
         "Duration of one position write statement (one transaction attempt)"
     );
+    // Registering the handle makes the histogram visible (with empty buckets) from start-up.
+    let _ = metrics::histogram!(POSITION_WRITE_DURATION_SECONDS);
     metrics::describe_gauge!(
         DEVICE_STATE_SIZE,
         metrics::Unit::Count,
