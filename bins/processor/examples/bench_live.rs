@@ -13,7 +13,8 @@
 //!    `TcpStream`, frames parsed in place from each read (no channel, no allocation, no JSON
 //!    parse per frame: only `"deviceId":` and `"ts":` are found), one receive time per read,
 //!    a per-task histogram whose touched buckets are added to the shared one after each read;
-//!    the publisher pipelines XADDs every 10 ms, owing records by elapsed time so a step keeps
+//!    the publisher pipelines XADDs every `--publish-tick-ms` (1 ms: records spread as
+//!    independent trackers send them), owing records by elapsed time so a step keeps
 //!    its nominal rate;
 //! 3. **ceiling**: the record rate raised step by step until p99 passes 100 ms (bounded steps);
 //! 4. throughout, every client checks that no position is older than one it already has for
@@ -46,6 +47,13 @@ struct Options {
     devices: usize,
     step_secs: u64,
     max_steps: usize,
+    /// `LIVE_COALESCE_WINDOW_MS` values: the delivery and ceiling phases run once per value,
+    /// each against a fresh processor, so they compare within one run.
+    coalesce_ms: Vec<u32>,
+    /// The publisher sends what it owes every this many milliseconds (one pipeline each).
+    /// 1 ms spreads records as independent trackers do; a longer tick hands the gateway
+    /// ready-made batches.
+    publish_tick_ms: u64,
 }
 
 fn parse() -> Result<Options, String> {
@@ -56,6 +64,8 @@ fn parse() -> Result<Options, String> {
         devices: 200,
         step_secs: 8,
         max_steps: 7,
+        coalesce_ms: vec![0, 20],
+        publish_tick_ms: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -74,6 +84,14 @@ fn parse() -> Result<Options, String> {
             "--devices" => o.devices = number()?.max(1),
             "--step-secs" => o.step_secs = number()?.max(3) as u64,
             "--max-steps" => o.max_steps = number()?,
+            "--publish-tick-ms" => o.publish_tick_ms = number()?.max(1) as u64,
+            "--coalesce-ms" => {
+                o.coalesce_ms = value
+                    .split(',')
+                    .map(|v| v.trim().parse::<u32>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("bad value for {arg}: {e}"))?;
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -441,11 +459,86 @@ async fn main() {
     }
 }
 
-#[allow(
-    clippy::too_many_lines,
-    clippy::cast_precision_loss,
-    reason = "one linear script of phases; figures printed as floats"
-)]
+/// What every phase needs: the provisioned services, the event and its devices.
+struct Setup {
+    redis: test_support::TestRedis,
+    pg: test_support::TestPostgres,
+    stub: DirectusStub,
+    imeis: Vec<String>,
+    topic: Topic,
+}
+
+/// A running processor under test.
+struct Processor {
+    child: ChildProcess,
+    pid: u32,
+    port: u16,
+    stream: String,
+}
+
+impl Processor {
+    /// Spawns the release processor with the live path on a free loopback port, reading a
+    /// fresh stream key, with `LIVE_COALESCE_WINDOW_MS=coalesce_ms`.
+    async fn spawn(
+        o: &Options,
+        setup: &Setup,
+        run: usize,
+        coalesce_ms: u32,
+    ) -> Result<Self, String> {
+        let stream = setup.redis.unique_key(&format!("bench-live-{run}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let env: Vec<(String, String)> = [
+            ("INSTANCE_ID", "bench-live"),
+            ("LOG_FORMAT", "json"),
+            ("LOG_LEVEL", "info"),
+            ("REDIS_URL", setup.redis.url()),
+            ("REDIS_TELEMETRY_STREAM", &stream),
+            ("DATABASE_URL", setup.pg.url()),
+            ("METRICS_HOST", "127.0.0.1"),
+            ("METRICS_PORT", "0"),
+            ("LIVE_ENABLED", "true"),
+            ("LIVE_WS_HOST", "127.0.0.1"),
+            ("LIVE_WS_PORT", &port.to_string()),
+            ("LIVE_MAX_CONNECTIONS", "20000"),
+            ("LIVE_COALESCE_WINDOW_MS", &coalesce_ms.to_string()),
+            ("DIRECTUS_URL", &setup.stub.url()),
+            ("DIRECTUS_CACHE_TTL_MS", "600000"),
+            ("SHUTDOWN_TIMEOUT_MS", "5000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let mut child = ChildProcess::spawn(&o.processor, env);
+        child
+            .wait_for_json(
+                |v| v["message"] == "processor running",
+                Duration::from_secs(60),
+            )
+            .await;
+        let pid = child.id().ok_or("processor exited")?;
+        Ok(Self {
+            child,
+            pid,
+            port,
+            stream,
+        })
+    }
+
+    /// SIGTERM, wait, delete the stream keys.
+    async fn stop(mut self, setup: &Setup) -> Result<(), String> {
+        self.child.sigterm();
+        let status = self.child.wait(Duration::from_secs(15)).await;
+        println!("processor exit: {status}");
+        let client = setup.redis.client().await;
+        let _: Result<i64, _> = client.del(&self.stream).await;
+        let _: Result<i64, _> = client.del(format!("{}:dead", self.stream)).await;
+        Ok(())
+    }
+}
+
 async fn run(o: &Options) -> Result<(), String> {
     let Some(redis) = test_support::redis().await else {
         return Err("Redis unavailable".into());
@@ -465,85 +558,83 @@ async fn run(o: &Options) -> Result<(), String> {
     stub.add_cookie("bench", &user);
     stub.allow(&user.id, &event);
     let topic = Topic::for_event(&event).map_err(|e| e.to_string())?;
-    let stream = redis.unique_key("bench-live");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
+    let setup = Setup {
+        redis,
+        pg,
+        stub,
+        imeis,
+        topic,
+    };
 
-    let env: Vec<(String, String)> = [
-        ("INSTANCE_ID", "bench-live"),
-        ("LOG_FORMAT", "json"),
-        ("LOG_LEVEL", "info"),
-        ("REDIS_URL", redis.url()),
-        ("REDIS_TELEMETRY_STREAM", &stream),
-        ("DATABASE_URL", pg.url()),
-        ("METRICS_HOST", "127.0.0.1"),
-        ("METRICS_PORT", "0"),
-        ("LIVE_ENABLED", "true"),
-        ("LIVE_WS_HOST", "127.0.0.1"),
-        ("LIVE_WS_PORT", &port.to_string()),
-        ("LIVE_MAX_CONNECTIONS", "20000"),
-        ("DIRECTUS_URL", &stub.url()),
-        ("DIRECTUS_CACHE_TTL_MS", "600000"),
-        ("SHUTDOWN_TIMEOUT_MS", "5000"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let mut child = ChildProcess::spawn(&o.processor, env);
-    child
-        .wait_for_json(
-            |v| v["message"] == "processor running",
-            Duration::from_secs(60),
-        )
-        .await;
-    let pid = child.id().ok_or("processor exited")?;
-    println!(
-        "processor pid {pid}, live port {port}, load average {}",
-        loadavg()
-    );
-
-    // Phase 1: idle memory.
-    if o.connections > 0 {
-        let warm = open_idle(port, 50).await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let before = rss_kib(pid);
-        let started = Instant::now();
-        let idle = open_idle(port, o.connections).await?;
-        let connect_secs = started.elapsed().as_secs_f64();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let after = rss_kib(pid);
-        let per = (after.saturating_sub(before)) as f64 / o.connections as f64;
+    for (index, &coalesce_ms) in o.coalesce_ms.iter().enumerate() {
+        let mut processor = Processor::spawn(o, &setup, index, coalesce_ms).await?;
         println!(
-            "idle: {} connections in {connect_secs:.1} s; VmRSS {before} KiB -> {after} KiB = {per:.2} KiB/connection (target <= 16); load average {}",
-            o.connections,
+            "\n== LIVE_COALESCE_WINDOW_MS={coalesce_ms}: processor pid {}, live port {}, load average {}",
+            processor.pid,
+            processor.port,
             loadavg()
         );
-        close_all(idle).await;
-        close_all(warm).await;
+        if index == 0 && o.connections > 0 {
+            idle_phase(o, &processor).await?;
+        }
+        let result = delivery_phase(o, &setup, &mut processor).await;
+        processor.stop(&setup).await?;
+        result?;
     }
+    Ok(())
+}
 
-    // Phase 2 + 3: delivery and ceiling.
+/// Phase 1: RSS per idle authenticated connection.
+#[allow(clippy::cast_precision_loss, reason = "figures printed as floats")]
+async fn idle_phase(o: &Options, processor: &Processor) -> Result<(), String> {
+    let (pid, port) = (processor.pid, processor.port);
+    let warm = open_idle(port, 50).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(pid);
+    let started = Instant::now();
+    let idle = open_idle(port, o.connections).await?;
+    let connect_secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = rss_kib(pid);
+    let per = (after.saturating_sub(before)) as f64 / o.connections as f64;
+    println!(
+        "idle: {} connections in {connect_secs:.1} s; VmRSS {before} KiB -> {after} KiB = {per:.2} KiB/connection (target <= 16); load average {}",
+        o.connections,
+        loadavg()
+    );
+    close_all(idle).await;
+    close_all(warm).await;
+    Ok(())
+}
+
+/// Phases 2 and 3: delivery at one record per device per second, then the ceiling.
+#[allow(
+    clippy::too_many_lines,
+    clippy::cast_precision_loss,
+    reason = "one linear script of steps; figures printed as floats"
+)]
+async fn delivery_phase(
+    o: &Options,
+    setup: &Setup,
+    processor: &mut Processor,
+) -> Result<(), String> {
+    let (pid, port, stream) = (processor.pid, processor.port, &processor.stream);
     let stats = Arc::new(Stats::new());
     let mut readers = Vec::with_capacity(o.clients);
     for i in 0..o.clients {
-        let (stream, leftover) =
-            tokio::time::timeout(Duration::from_secs(30), raw_subscribe(port, &topic))
+        let (tcp, leftover) =
+            tokio::time::timeout(Duration::from_secs(30), raw_subscribe(port, &setup.topic))
                 .await
                 .map_err(|_| format!("client {i}: no subscribed reply"))?
                 .map_err(|e| format!("client {i}: {e}"))?;
-        readers.push(tokio::spawn(raw_reader(
-            stream,
-            leftover,
-            Arc::clone(&stats),
-        )));
+        readers.push(tokio::spawn(raw_reader(tcp, leftover, Arc::clone(&stats))));
     }
-    println!("{} clients subscribed to {topic}", o.clients);
+    println!("{} clients subscribed to {}", o.clients, setup.topic);
 
-    let publisher = Builder::from_config(Config::from_url(redis.url()).map_err(|e| e.to_string())?)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let publisher =
+        Builder::from_config(Config::from_url(setup.redis.url()).map_err(|e| e.to_string())?)
+            .build()
+            .map_err(|e| e.to_string())?;
     publisher.init().await.map_err(|e| e.to_string())?;
 
     // Records per second per step: 1 per device per second first, then raised.
@@ -557,7 +648,7 @@ async fn run(o: &Options) -> Result<(), String> {
     );
     for (step, m) in multipliers.iter().take(o.max_steps.max(1)).enumerate() {
         let rate = base * m;
-        let tick = Duration::from_millis(10);
+        let tick = Duration::from_millis(o.publish_tick_ms);
         let mut sent_in_step = 0_u64;
         let settle = Duration::from_secs(2);
         let total = Duration::from_secs(o.step_secs);
@@ -599,9 +690,10 @@ async fn run(o: &Options) -> Result<(), String> {
                 let ts = now_ms().max(last_ts[d] + 1);
                 last_ts[d] = ts;
                 counter = counter.wrapping_add(1);
-                let fields = encode_entry(&record(&imeis[d], ts, counter), EntryCodec::Codec8E);
+                let fields =
+                    encode_entry(&record(&setup.imeis[d], ts, counter), EntryCodec::Codec8E);
                 let _: () = pipe
-                    .xadd(&stream, false, None, "*", fields)
+                    .xadd(stream, false, None, "*", fields)
                     .await
                     .map_err(|e| e.to_string())?;
             }
@@ -648,8 +740,8 @@ async fn run(o: &Options) -> Result<(), String> {
             println!("p99 passed 100 ms (or nothing delivered): ceiling reached");
             break;
         }
-        if child.try_status().is_some() {
-            return Err(format!("processor exited:\n{}", child.output()));
+        if processor.child.try_status().is_some() {
+            return Err(format!("processor exited:\n{}", processor.child.output()));
         }
     }
     println!(
@@ -659,10 +751,6 @@ async fn run(o: &Options) -> Result<(), String> {
     for reader in &readers {
         reader.abort();
     }
-    child.sigterm();
-    let status = child.wait(Duration::from_secs(15)).await;
-    println!("processor exit: {status}");
-    let _: Result<i64, _> = publisher.del(&stream).await;
-    let _: Result<i64, _> = publisher.del(format!("{stream}:dead")).await;
+    let _ = publisher.quit().await;
     Ok(())
 }

@@ -49,6 +49,7 @@ pub mod vars {
     pub const LIVE_PING_INTERVAL_MS: &str = "LIVE_PING_INTERVAL_MS";
     pub const LIVE_REVALIDATE_MS: &str = "LIVE_REVALIDATE_MS";
     pub const LIVE_DEVICE_EVENT_REFRESH_MS: &str = "LIVE_DEVICE_EVENT_REFRESH_MS";
+    pub const LIVE_COALESCE_WINDOW_MS: &str = "LIVE_COALESCE_WINDOW_MS";
     pub const DIRECTUS_URL: &str = "DIRECTUS_URL";
     pub const DIRECTUS_TIMEOUT_MS: &str = "DIRECTUS_TIMEOUT_MS";
     pub const DIRECTUS_CACHE_TTL_MS: &str = "DIRECTUS_CACHE_TTL_MS";
@@ -86,6 +87,7 @@ pub mod vars {
         LIVE_PING_INTERVAL_MS,
         LIVE_REVALIDATE_MS,
         LIVE_DEVICE_EVENT_REFRESH_MS,
+        LIVE_COALESCE_WINDOW_MS,
         DIRECTUS_URL,
         DIRECTUS_TIMEOUT_MS,
         DIRECTUS_CACHE_TTL_MS,
@@ -212,6 +214,9 @@ pub struct LiveConfig {
     pub revalidate: Option<Duration>,
     /// `LIVE_DEVICE_EVENT_REFRESH_MS`.
     pub device_event_refresh: Duration,
+    /// `LIVE_COALESCE_WINDOW_MS`: longest a position waits so that positions close together
+    /// leave in one socket write (an addition to the shared contract; docs/performance.md).
+    pub coalesce_window: Duration,
 }
 
 /// How the live path reaches Directus.
@@ -420,6 +425,7 @@ impl Config {
                 1000,
                 3_600_000,
             ),
+            coalesce_window: r.millis(vars::LIVE_COALESCE_WINDOW_MS, 20, 0, 1000),
         };
 
         let directus = DirectusConfig {
@@ -814,6 +820,7 @@ mod tests {
         assert_eq!(c.live.ping_interval, Duration::from_millis(30_000));
         assert_eq!(c.live.revalidate, Some(Duration::from_millis(300_000)));
         assert_eq!(c.live.device_event_refresh, Duration::from_millis(30_000));
+        assert_eq!(c.live.coalesce_window, Duration::from_millis(20));
         assert_eq!(c.directus.url, "http://127.0.0.1:8055");
         assert_eq!(c.directus.timeout, Duration::from_millis(5000));
         assert_eq!(c.directus.cache_ttl, Duration::from_millis(30_000));
@@ -865,6 +872,7 @@ mod tests {
             ("LIVE_PING_INTERVAL_MS", "1000"),
             ("LIVE_REVALIDATE_MS", "0"),
             ("LIVE_DEVICE_EVENT_REFRESH_MS", "3600000"),
+            ("LIVE_COALESCE_WINDOW_MS", "0"),
             ("DIRECTUS_URL", "https://cms.example/"),
             ("DIRECTUS_TIMEOUT_MS", "100"),
             ("DIRECTUS_CACHE_TTL_MS", "0"),
@@ -886,6 +894,7 @@ mod tests {
             vec!["https://a.example", "http://localhost:5173"]
         );
         assert_eq!(c.live.revalidate, None);
+        assert_eq!(c.live.coalesce_window, Duration::ZERO);
         assert_eq!(c.directus.url, "https://cms.example");
         assert_eq!(c.directus.cache_ttl, Duration::ZERO);
         assert_eq!(c.shutdown_timeout, Duration::ZERO);
@@ -908,6 +917,7 @@ mod tests {
             ("LIVE_PING_INTERVAL_MS", "999", "600001"),
             ("LIVE_REVALIDATE_MS", "9999", "86400001"),
             ("LIVE_DEVICE_EVENT_REFRESH_MS", "999", "3600001"),
+            ("LIVE_COALESCE_WINDOW_MS", "-1", "1001"),
             ("DIRECTUS_TIMEOUT_MS", "99", "60001"),
             ("DIRECTUS_CACHE_TTL_MS", "-1", "600001"),
             ("SHUTDOWN_TIMEOUT_MS", "-1", "600001"),
@@ -1065,6 +1075,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), vars::ALL.len());
-        assert_eq!(names.len(), 34);
+        // The 34 variables of the shared contract plus LIVE_COALESCE_WINDOW_MS (docs/operations.md).
+        assert_eq!(names.len(), 35);
     }
 }

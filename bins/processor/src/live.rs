@@ -50,6 +50,7 @@ pub fn gateway_config(config: &Config) -> LiveConfig {
         revalidate_interval: live.revalidate,
         device_event_refresh: live.device_event_refresh,
         shutdown_timeout: config.shutdown_timeout,
+        coalesce_window: live.coalesce_window,
         ..LiveConfig::default()
     }
 }

@@ -34,6 +34,9 @@ impl Default for RateLimit {
     }
 }
 
+/// The default [`LiveConfig::coalesce_window`] (measured in docs/performance.md).
+pub const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_millis(20);
+
 /// Configuration of the live gateway (docs/operations.md, the `LIVE_*` variables).
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
@@ -68,6 +71,12 @@ pub struct LiveConfig {
     pub max_frame_bytes: usize,
     /// Inbound message rate limit.
     pub rate_limit: RateLimit,
+    /// Write coalescing: positions fanned out within this window of the previous flush wait
+    /// for the window's end, so that several leave in one socket write (one system call and one
+    /// client wake-up for several frames). A position arriving after a quiet period goes out at
+    /// once; under load each position waits at most this long. `Duration::ZERO` writes every
+    /// record as soon as it is fanned out. Not an environment variable (docs/performance.md).
+    pub coalesce_window: Duration,
 }
 
 impl Default for LiveConfig {
@@ -89,6 +98,7 @@ impl Default for LiveConfig {
             snapshot_timeout: Duration::from_secs(5),
             max_frame_bytes: 64 * 1024,
             rate_limit: RateLimit::default(),
+            coalesce_window: DEFAULT_COALESCE_WINDOW,
         }
     }
 }

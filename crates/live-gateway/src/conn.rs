@@ -136,7 +136,14 @@ impl Conn {
         }
     }
 
+    /// Wakes the writer (after the broadcaster's positions of a coalescing window are queued).
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     /// Offers a live position of `event` (called by the broadcaster; never blocks on I/O).
+    /// The writer is not woken: the broadcaster calls [`Conn::wake`] when its coalescing
+    /// window ends, so positions close together leave in one write.
     pub(crate) fn offer_position(
         &self,
         hub: &Hub,
@@ -172,7 +179,6 @@ impl Conn {
         };
         drop(state);
         count_push(&hub.metrics, pushed);
-        self.wake.notify_one();
     }
 
     /// Queues a protocol message (never dropped).

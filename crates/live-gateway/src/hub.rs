@@ -210,8 +210,15 @@ impl Hub {
     }
 
     /// Fans one decoded record out: serialised once per topic, the bytes shared by every
-    /// subscribed connection of that topic.
-    pub(crate) fn fan_out(&self, position: PositionView<'_>, redis_ms: u64) -> Fanout {
+    /// subscribed connection of that topic. The connections are not woken: each topic offered
+    /// to lands in `touched`, whose connections the caller wakes when its coalescing window
+    /// ends ([`Touched::wake_all`]).
+    pub(crate) fn fan_out(
+        &self,
+        position: PositionView<'_>,
+        redis_ms: u64,
+        touched: &mut Touched,
+    ) -> Fanout {
         let map = self.device_map.load();
         let events = map.events_of(position.device_id);
         if events.is_empty() {
@@ -229,8 +236,33 @@ impl Hub {
                 conn.offer_position(self, event, device, position.ts, &bytes, redis_ms);
                 offered += 1;
             }
+            // The latest list replaces an older one: a connection that subscribed meanwhile
+            // got this position and must be woken; one that left needs no wake-up.
+            touched.topics.insert(event, subs);
         }
         Fanout::Delivered(offered)
+    }
+}
+
+/// The topics offered positions since the last wake-up (the broadcaster's coalescing window).
+#[derive(Default)]
+pub(crate) struct Touched {
+    topics: HashMap<EventKey, Arc<TopicSubscribers>>,
+}
+
+impl Touched {
+    /// True when no position waits for a wake-up.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.topics.is_empty()
+    }
+
+    /// Wakes the writer of every connection of every touched topic, and forgets them.
+    pub(crate) fn wake_all(&mut self) {
+        for (_, subs) in self.topics.drain() {
+            for conn in &subs.conns {
+                conn.wake();
+            }
+        }
     }
 }
 

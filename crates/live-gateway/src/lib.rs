@@ -5,7 +5,7 @@
 //! subscription registry, the subscribe snapshot from PostgreSQL, the device→event map, the
 //! broadcast consumer (its own consumer group, from the tail), the fan-out with per-connection
 //! bounded, conflating queues (slow clients get the latest position of each device, never a
-//! backlog), heartbeats, session re-validation and the close-1001 drain on shutdown. The wire
+//! backlog) and write coalescing ([`LiveConfig::coalesce_window`]), heartbeats, session re-validation and the close-1001 drain on shutdown. The wire
 //! contract is `docs/live-protocol.md`; the types are `live-protocol`'s.
 //!
 //! What it is NOT for: writing positions (that is the durable path; this crate never depends on
@@ -50,7 +50,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-pub use crate::config::{LiveConfig, RateLimit};
+pub use crate::config::{DEFAULT_COALESCE_WINDOW, LiveConfig, RateLimit};
 pub use crate::metrics::describe_metrics;
 
 use crate::hub::Hub;

@@ -92,3 +92,46 @@ async fn a_device_in_two_events_reaches_both_topics() {
     );
     server.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positions_close_together_wait_for_the_coalescing_window_and_none_is_stranded() {
+    let Some(env) = Env::new().await else { return };
+    let a = imei(12, 1);
+    let event = env.event("Coalesced", &[&a]).await;
+    let window = Duration::from_millis(1500);
+    let config = live_gateway::LiveConfig {
+        coalesce_window: window,
+        ..test_config()
+    };
+    let server = env.start(config).await;
+    let mut ws = connect(server.addr, Options::cookie(&cookie(SESSION)))
+        .await
+        .unwrap();
+    ws.subscribe(&event, 1).await;
+    assert_eq!(ws.next_non_keepalive(WAIT).await["type"], "subscribed");
+
+    // After a quiet period the first position goes out at once…
+    let first = now_ms();
+    let xadd_at = std::time::Instant::now();
+    env.xadd(&a, first, 1.0, 1.0, 0, 0).await;
+    assert_eq!(ws.next_non_keepalive(WAIT).await["ts"], first);
+    assert!(
+        xadd_at.elapsed() < window,
+        "the first position waited {:?}, a full window",
+        xadd_at.elapsed()
+    );
+    // …the next ones, within the window, wait for its end (no later record flushes them: the
+    // window's timer must), and arrive in order.
+    let second = first + 1;
+    let third = first + 2;
+    env.xadd(&a, second, 2.0, 2.0, 0, 0).await;
+    env.xadd(&a, third, 3.0, 3.0, 0, 0).await;
+    assert_eq!(ws.next_non_keepalive(WAIT).await["ts"], second);
+    let waited = xadd_at.elapsed();
+    assert_eq!(ws.next_non_keepalive(WAIT).await["ts"], third);
+    assert!(
+        waited >= window - Duration::from_millis(200),
+        "the second position arrived after {waited:?}, inside the {window:?} window"
+    );
+    server.cancel.cancel();
+}
