@@ -201,6 +201,20 @@ impl DirectusClient {
             .await
     }
 
+    /// [`who_is`](Self::who_is) without the cache: the question reaches Directus (or joins the
+    /// identical one in flight). Used by [`revalidate`](Self::revalidate), which must notice a
+    /// session revoked since the last answer.
+    async fn who_is_fresh(&self, credentials: &Credentials) -> Result<Identity> {
+        let inner = Arc::clone(&self.inner);
+        let credentials = credentials.clone();
+        self.inner
+            .users
+            .get_fresh(credentials.key(), move || async move {
+                inner.fetch_identity(&credentials).await
+            })
+            .await
+    }
+
     /// May this user see this event? — `GET /items/events/<uuid>?fields=id` with the
     /// credentials forwarded unchanged. `event_id` is a hyphenated UUID (any case).
     ///
@@ -226,8 +240,9 @@ impl DirectusClient {
     }
 
     /// Re-asks `/users/me` for many connections' credentials: one question per distinct
-    /// credential (at most [`REVALIDATE_CONCURRENCY`] at a time, coalesced and cached like
-    /// [`who_is`](Self::who_is)). The answer maps each distinct [`CredentialKey`] to its
+    /// credential (at most [`REVALIDATE_CONCURRENCY`] at a time, coalesced like
+    /// [`who_is`](Self::who_is) but never answered from the cache — a session revoked since the
+    /// last answer must be noticed now; the fresh answers refresh the cache). The answer maps each distinct [`CredentialKey`] to its
     /// outcome; the caller closes (4401) the connections whose answer is
     /// `Ok(Identity::Unauthorized)` and keeps the others (an error is not a logout).
     pub async fn revalidate<'a, I>(
@@ -252,7 +267,7 @@ impl DirectusClient {
                 && let Some((key, creds)) = pending.pop()
             {
                 let client = self.clone();
-                running.spawn(async move { (key, client.who_is(&creds).await) });
+                running.spawn(async move { (key, client.who_is_fresh(&creds).await) });
             }
             match running.join_next().await {
                 Some(Ok((key, answer))) => {

@@ -50,7 +50,8 @@ pub struct LiveConfig {
     pub max_subscriptions: usize,
     /// `LIVE_MAX_QUEUED_POSITIONS`: positions queued per connection before the oldest drop.
     pub max_queued_positions: usize,
-    /// `LIVE_SLOW_CLIENT_TIMEOUT_MS`: a socket that accepts nothing this long is closed 1008.
+    /// `LIVE_SLOW_CLIENT_TIMEOUT_MS`: a socket that accepts nothing this long is dropped (no
+    /// close frame can get through it; docs/live-protocol.md documents the deviation).
     pub slow_client_timeout: Duration,
     /// `LIVE_PING_INTERVAL_MS`: WebSocket ping (and `keepalive` when idle) interval.
     pub ping_interval: Duration,
@@ -66,8 +67,9 @@ pub struct LiveConfig {
     pub close_handshake_timeout: Duration,
     /// Bound on the snapshot query (a timed-out query fails open with an empty snapshot).
     pub snapshot_timeout: Duration,
-    /// Largest frame the reader accepts; a bigger one is closed with 1009. Messages between
-    /// 4 KiB and this are answered `invalid-message` and the connection is kept.
+    /// Frame size limit of the reader: a frame of this many payload bytes or more is closed
+    /// with 1009. Messages over 4 KiB but below this are answered `invalid-message` and the
+    /// connection is kept.
     pub max_frame_bytes: usize,
     /// Inbound message rate limit.
     pub rate_limit: RateLimit,
@@ -75,7 +77,8 @@ pub struct LiveConfig {
     /// for the window's end, so that several leave in one socket write (one system call and one
     /// client wake-up for several frames). A position arriving after a quiet period goes out at
     /// once; under load each position waits at most this long. `Duration::ZERO` writes every
-    /// record as soon as it is fanned out. Not an environment variable (docs/performance.md).
+    /// record as soon as it is fanned out. `LIVE_COALESCE_WINDOW_MS` (a project addition to the
+    /// shared contract, docs/operations.md; figures in docs/performance.md).
     pub coalesce_window: Duration,
 }
 

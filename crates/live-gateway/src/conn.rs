@@ -256,16 +256,16 @@ impl Conn {
         (messages, None)
     }
 
-    /// Queues a client request for the worker, spawning it when none runs. `false` when too
-    /// many requests are already waiting.
-    fn enqueue(self: &Arc<Self>, hub: &Arc<Hub>, request: Request) -> bool {
+    /// Queues a client request for the worker, spawning it when none runs. Gives the request
+    /// back when too many requests are already waiting.
+    fn enqueue(self: &Arc<Self>, hub: &Arc<Hub>, request: Request) -> Result<(), Request> {
         let spawn = {
             let mut state = self.state.lock();
             if state.shut || state.close.is_some() {
-                return true;
+                return Ok(());
             }
             if state.requests.len() >= MAX_PENDING_REQUESTS {
-                return false;
+                return Err(request);
             }
             state.requests.push_back(request);
             !std::mem::replace(&mut state.worker_running, true)
@@ -273,7 +273,7 @@ impl Conn {
         if spawn {
             tokio::spawn(run_worker(Arc::clone(self), Arc::clone(hub)));
         }
-        true
+        Ok(())
     }
 }
 
@@ -416,7 +416,11 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 }
             }
             _ = ping.tick() => {
-                if awaiting_pong && !conn.pong_seen.swap(false, Ordering::AcqRel) {
+                // Only a pong that arrived since the previous ping answers it: the flag is
+                // cleared here, before the next ping leaves, so a pong sent before any ping
+                // (unsolicited) does not count for the ping that follows.
+                let answered = conn.pong_seen.swap(false, Ordering::AcqRel);
+                if awaiting_pong && !answered {
                     conn.request_close(close::POLICY, "missed pong");
                     continue;
                 }
@@ -529,8 +533,9 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
 ) {
     ws.set_auto_pong(false);
     ws.set_auto_close(true);
-    // fastwebsockets rejects `payload_len >= max`: +1 accepts frames of exactly the limit.
-    ws.set_max_message_size(hub.config.max_frame_bytes + 1);
+    // fastwebsockets rejects `payload_len >= max`: a frame of `max_frame_bytes` (64 KiB) or
+    // more is closed with 1009, as docs/live-protocol.md states.
+    ws.set_max_message_size(hub.config.max_frame_bytes);
     let mut bucket = Bucket::new(hub.config.rate_limit, Instant::now());
     let mut fragments: Option<Fragments> = None;
     let obligated_conn = Arc::clone(&conn);
@@ -569,7 +574,7 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
             OpCode::Pong => conn.pong_seen.store(true, Ordering::Release),
             OpCode::Ping => match bucket.take(Instant::now()) {
                 Verdict::Accept => conn.push_pong(Bytes::copy_from_slice(&frame.payload)),
-                Verdict::Limited => conn.send(&rate_limited(None)),
+                Verdict::Limited => conn.send(&rate_limited(None, None)),
                 Verdict::Close => conn.request_close(close::POLICY, "rate limit"),
             },
             OpCode::Text | OpCode::Binary => {
@@ -634,10 +639,12 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
     conn.wake.notify_one();
 }
 
-fn rate_limited(id: Option<MessageId>) -> ServerMessage {
+/// The `rate-limited` reply; like every error it names the request's topic (when valid) and
+/// echoes its id (when given).
+fn rate_limited(topic: Option<Topic>, id: Option<MessageId>) -> ServerMessage {
     ServerMessage::error(
         ErrorCode::RateLimited,
-        None,
+        topic,
         id,
         "over the inbound message rate",
     )
@@ -669,11 +676,11 @@ fn handle_message(
     match bucket.take(Instant::now()) {
         Verdict::Accept => {}
         Verdict::Limited => {
-            let id = match &parsed {
-                Ok(message) => message.id().cloned(),
-                Err(error) => error.id.clone(),
+            let (topic, id) = match &parsed {
+                Ok(message) => (Some(message.topic().clone()), message.id().cloned()),
+                Err(error) => (None, error.id.clone()),
             };
-            conn.send(&rate_limited(id));
+            conn.send(&rate_limited(topic, id));
             return;
         }
         Verdict::Close => {
@@ -701,8 +708,9 @@ fn handle_message(
             return;
         }
     };
-    if !conn.enqueue(hub, request) {
-        conn.send(&rate_limited(None));
+    if let Err(request) = conn.enqueue(hub, request) {
+        let (Request::Subscribe { topic, id } | Request::Unsubscribe { topic, id }) = request;
+        conn.send(&rate_limited(Some(topic), id));
     }
 }
 
@@ -783,6 +791,12 @@ async fn subscribe(conn: &Arc<Conn>, hub: &Arc<Hub>, topic: Topic, id: Option<Me
     };
     if let Some(code) = code {
         LiveMetrics::subscribe_result(result);
+        if matches!(code, ErrorCode::Forbidden | ErrorCode::NotFound) {
+            // A final "no" to a re-subscribe ends the subscription already held: the client
+            // is told it may not see the event, so it must stop receiving its positions.
+            // (A Directus failure, `error`, keeps it: that is not an answer.)
+            drop_subscription(conn, hub, event);
+        }
         conn.send(&ServerMessage::error(code, Some(topic), id, message));
         return;
     }
@@ -868,12 +882,25 @@ fn unsubscribe(conn: &Arc<Conn>, hub: &Arc<Hub>, topic: Topic, id: Option<Messag
     if state.shut || state.close.is_some() {
         return;
     }
+    remove_topic(&mut state, conn, hub, event);
+    state.out.push_control(Control::Text(reply));
+    drop(state);
+    conn.wake.notify_one();
+}
+
+/// Ends `event`'s subscription on `conn` when held (no reply: the caller sends one).
+fn drop_subscription(conn: &Arc<Conn>, hub: &Arc<Hub>, event: EventKey) {
+    let mut state = conn.state.lock();
+    if !state.shut {
+        remove_topic(&mut state, conn, hub, event);
+    }
+}
+
+/// Forgets a held topic: out of the connection, its queued positions and the registry.
+fn remove_topic(state: &mut ConnState, conn: &Conn, hub: &Hub, event: EventKey) {
     if state.topics.remove(&event).is_some() {
         state.out.purge_event(event);
         hub.unregister(event, conn.id);
         hub.metrics.subscriptions.decrement(1.0);
     }
-    state.out.push_control(Control::Text(reply));
-    drop(state);
-    conn.wake.notify_one();
 }

@@ -17,7 +17,7 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down (going away); reconnect with backoff.
     pub const GOING_AWAY: u16 = 1001;
-    /// Policy violation: abuse after rate limiting, a slow client, a missed pong.
+    /// Policy violation: abuse after rate limiting, a missed pong.
     pub const POLICY: u16 = 1008;
     /// A frame or message too big.
     pub const TOO_BIG: u16 = 1009;

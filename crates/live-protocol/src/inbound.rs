@@ -230,8 +230,14 @@ struct RawClientMessage<'a> {
     kind: ClientType,
     #[serde(borrow, default)]
     topic: Option<Cow<'a, str>>,
-    #[serde(default)]
+    /// Absent → `None`; `null` (neither a string nor an integer) is a wrong type.
+    #[serde(default, deserialize_with = "present_id")]
     id: Option<MessageId>,
+}
+
+/// Deserialises a present `id`: a string or an integer, never `null`.
+fn present_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<MessageId>, D::Error> {
+    MessageId::deserialize(deserializer).map(Some)
 }
 
 /// A lenient shape used only to recover the `id` of a message that failed the strict parse.
@@ -393,8 +399,16 @@ mod tests {
             Some(MessageId::Int(i64::MAX))
         );
         assert_eq!(ok(r#""""#).unwrap(), Some(MessageId::Str(String::new())));
-        assert_eq!(ok("null").unwrap(), None);
-        for bad in ["1.5", "1e3", "true", "[1]", "{}", "9223372036854775808"] {
+        // `null` is neither a string nor an integer: a wrong type, not an absent id.
+        for bad in [
+            "null",
+            "1.5",
+            "1e3",
+            "true",
+            "[1]",
+            "{}",
+            "9223372036854775808",
+        ] {
             let error = ok(bad).unwrap_err();
             assert_eq!(error.code(), ErrorCode::InvalidMessage, "{bad}");
             assert_eq!(error.id, None, "{bad}");

@@ -317,6 +317,30 @@ async fn revalidate_asks_once_per_distinct_credential() {
     assert_eq!(user_of(&connections[3]), None);
 }
 
+#[tokio::test]
+async fn revalidate_is_never_answered_from_the_cache() {
+    let stub = stub().await;
+    stub.add_cookie("session-zoe", &ana());
+    let client = client(&stub, 60_000);
+    let zoe = cookie("session-zoe");
+    assert!(matches!(client.who_is(&zoe).await, Ok(Identity::User(_))));
+    assert!(matches!(client.who_is(&zoe).await, Ok(Identity::User(_))));
+    assert_eq!(
+        stub.requests(Endpoint::UsersMe),
+        1,
+        "the upgrade path is cached"
+    );
+
+    // Revoked since: the periodic re-validation must ask Directus, not the cache.
+    stub.revoke("session-zoe");
+    let answers = client.revalidate([&zoe]).await;
+    assert_eq!(answers[&zoe.key()], Ok(Identity::Unauthorized));
+    assert_eq!(stub.requests(Endpoint::UsersMe), 2);
+    // The fresh answer refreshed the cache.
+    assert_eq!(client.who_is(&zoe).await, Ok(Identity::Unauthorized));
+    assert_eq!(stub.requests(Endpoint::UsersMe), 2);
+}
+
 #[test]
 fn metrics_are_registered_at_zero_and_counted() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();

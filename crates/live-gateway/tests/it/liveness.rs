@@ -87,6 +87,35 @@ async fn missed_pong_closes_1008() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pong_sent_before_the_ping_does_not_answer_it() {
+    let Some(env) = Env::new().await else { return };
+    let mut config = test_config();
+    config.ping_interval = Duration::from_millis(300);
+    let server = env.start(config).await;
+    let mut options = Options::cookie(&cookie(SESSION));
+    options.auto_pong = false;
+    let mut ws = connect(server.addr, options).await.unwrap();
+    // An unsolicited pong at once, then silence: the first ping is never answered, so the
+    // tick after it closes the connection (not one interval later).
+    ws.send_frame(fastwebsockets::Frame::pong(fastwebsockets::Payload::Owned(
+        Vec::new(),
+    )))
+    .await;
+    let mut pings = 0;
+    let code = loop {
+        match ws.next_event(Duration::from_secs(5)).await {
+            Some(Event::Ping) => pings += 1,
+            Some(Event::Message(message)) => assert_eq!(message["type"], "keepalive"),
+            Some(Event::Close(code)) => break code,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(code, 1008);
+    assert_eq!(pings, 1, "closed after {pings} unanswered pings");
+    server.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revalidation_closes_4401_when_the_session_is_revoked() {
     let Some(env) = Env::new().await else { return };
     env.stub.add_cookie("session-bob", &env.user);
@@ -104,6 +133,22 @@ async fn revalidation_closes_4401_when_the_session_is_revoked() {
     assert_eq!(bob.closed(Duration::from_secs(5)).await, 4401);
     let events = ana.collect_for(Duration::from_millis(800)).await;
     assert!(events.iter().all(|m| m["type"] == "keepalive"));
+    server.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revalidation_is_not_hidden_by_the_directus_cache() {
+    let Some(env) = Env::new().await else { return };
+    env.stub.add_cookie("session-cat", &env.user);
+    let mut config = test_config();
+    config.revalidate_interval = Some(Duration::from_millis(300));
+    // The upgrade's answer stays cached far longer than the re-validation interval.
+    let server = env.start_with(config, Duration::from_secs(60)).await;
+    let mut cat = connect(server.addr, Options::cookie(&cookie("session-cat")))
+        .await
+        .unwrap();
+    env.stub.revoke("session-cat");
+    assert_eq!(cat.closed(Duration::from_secs(5)).await, 4401);
     server.cancel.cancel();
 }
 

@@ -179,6 +179,12 @@ async fn invalid_messages_are_answered_and_the_connection_kept() {
             json!("x"),
         ),
         (r#"[1,2]"#, "invalid-message", serde_json::Value::Null),
+        // An id is a string or an integer: `null` is a wrong type.
+        (
+            r#"{"type":"unsubscribe","topic":"event:8d1f0c2a-5b7e-4c1d-9a3f-2e6b8c0d4f11","id":null}"#,
+            "invalid-message",
+            serde_json::Value::Null,
+        ),
     ];
     for (text, code, id) in cases {
         ws.send_text(text).await;
@@ -207,9 +213,11 @@ async fn invalid_messages_are_answered_and_the_connection_kept() {
     assert_eq!(reply["type"], "subscribed");
     assert_eq!(reply["id"], 9);
 
-    // A frame over the reader's limit → close 1009.
-    let huge = "x".repeat(70 * 1024);
-    ws.send_text(&huge).await;
+    // The frame limit is 64 KiB: one byte below it is still just an over-long message…
+    ws.send_text(&"x".repeat(64 * 1024 - 1)).await;
+    assert_eq!(ws.next_non_keepalive(WAIT).await["code"], "invalid-message");
+    // …a frame of exactly 64 KiB (or more) → close 1009.
+    ws.send_text(&"x".repeat(64 * 1024)).await;
     assert_eq!(ws.closed(WAIT).await, 1009);
     server.cancel.cancel();
 }
@@ -264,8 +272,11 @@ async fn rate_limited_then_closed_1008() {
     }
     ws.unsubscribe(topic, 5).await;
     let reply = ws.next_non_keepalive(WAIT).await;
-    assert_eq!(reply["code"], "rate-limited");
-    assert_eq!(reply["id"], 5);
+    // Like every error, it names the request's (valid) topic and echoes its id.
+    assert_eq!(
+        reply,
+        json!({"type": "error", "code": "rate-limited", "topic": format!("event:{topic}"), "id": 5, "message": "over the inbound message rate"})
+    );
     ws.unsubscribe(topic, 6).await;
     assert_eq!(ws.next_non_keepalive(WAIT).await["code"], "rate-limited");
     ws.unsubscribe(topic, 7).await;
@@ -337,5 +348,28 @@ async fn snapshot_failure_fails_open() {
     // Live positions still flow.
     env.xadd(&a, now_ms(), 1.0, 1.0, 0, 0).await;
     assert_eq!(ws.next_non_keepalive(WAIT).await["type"], "position");
+    server.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_resubscribe_ends_the_held_subscription() {
+    let Some(env) = Env::new().await else { return };
+    let a = imei(8, 1);
+    let event = env.event("Revoked", &[&a]).await;
+    let server = env.start(test_config()).await;
+    let mut ws = client(&env, server.addr).await;
+    ws.subscribe(&event, 1).await;
+    assert_eq!(ws.next_non_keepalive(WAIT).await["type"], "subscribed");
+
+    // The user loses access; a re-subscribe is refused…
+    env.stub.disallow(&env.user.id, &event);
+    ws.subscribe(&event, 2).await;
+    let reply = ws.next_non_keepalive(WAIT).await;
+    assert_eq!(reply["code"], "forbidden");
+    assert_eq!(reply["id"], 2);
+    // …and no position of that event reaches the client any more.
+    env.xadd(&a, now_ms(), 1.0, 1.0, 5, 5).await;
+    let after = ws.collect_for(Duration::from_millis(800)).await;
+    assert!(after.iter().all(|m| m["type"] != "position"), "{after:?}");
     server.cancel.cancel();
 }
