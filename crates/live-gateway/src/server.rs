@@ -1,7 +1,7 @@
 //! The HTTP side: accept loop, the upgrade checks in the protocol's order, connection tasks,
 //! and the drain on shutdown.
 //!
-//! Refusals (docs/live-protocol.md): other path 404, not an upgrade 426, over capacity 503,
+//! Refusals (docs/live-protocol.md): other path 404, not a GET upgrade 426, over capacity 503,
 //! cross-site `Origin` 403, no or rejected credentials 401, Directus unable to answer 503. Each
 //! with `Connection: close` and a short JSON body. hyper's graceful shutdown does not follow
 //! upgraded connections, so every connection task is spawned on a [`TaskTracker`] that the
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use directus_auth::{Credentials, Identity};
 use fastwebsockets::upgrade::{UpgradeFut, is_upgrade_request, upgrade};
 use fastwebsockets::{Role, after_handshake_split};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{Either, Empty, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -144,7 +144,8 @@ async fn handle(
     if request.uri().path() != hub.config.ws_path {
         return Ok(refusal(StatusCode::NOT_FOUND, "not-found"));
     }
-    if !is_upgrade_request(&request) {
+    // A WebSocket upgrade is a GET (RFC 6455 §4.1): anything else on the path is not one.
+    if request.method() != Method::GET || !is_upgrade_request(&request) {
         return Ok(refusal(StatusCode::UPGRADE_REQUIRED, "upgrade-required"));
     }
     if cancel.is_cancelled() {

@@ -315,8 +315,30 @@ pub(crate) async fn raw_request(
     upgrade: bool,
     headers: &[(&str, &str)],
 ) -> RawResponse {
+    send_raw(addr, "GET", path, upgrade, headers).await
+}
+
+/// An upgrade request (all the WebSocket headers) with another method than GET.
+pub(crate) async fn raw_method_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> RawResponse {
+    let mut with_length = headers.to_vec();
+    with_length.push(("content-length", "0"));
+    send_raw(addr, method, path, true, &with_length).await
+}
+
+async fn send_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    upgrade: bool,
+    headers: &[(&str, &str)],
+) -> RawResponse {
     let mut stream = tcp(addr, None).await.unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n");
     if upgrade {
         request.push_str(
             "upgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use test_support::directus_stub::Endpoint;
 
-use crate::client::{Options, connect, raw_request};
+use crate::client::{Options, connect, raw_method_request, raw_request};
 use crate::common::{Env, SESSION, cookie, metric, test_config};
 
 fn assert_refusal(response: &crate::client::RawResponse, status: u16, error: &str) {
@@ -29,6 +29,9 @@ async fn refusals_in_the_protocol_order() {
     );
     let plain = raw_request(addr, "/ws", false, &[("cookie", &good)]).await;
     assert_refusal(&plain, 426, "upgrade-required");
+    // An upgrade is a GET: the same headers on a POST are no upgrade either.
+    let post = raw_method_request(addr, "POST", "/ws", &[("cookie", &good)]).await;
+    assert_refusal(&post, 426, "upgrade-required");
 
     // No credentials → 401 without asking Directus.
     env.stub.reset_counts();
