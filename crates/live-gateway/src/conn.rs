@@ -554,7 +554,7 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
                 break;
             }
             Err(WebSocketError::InvalidUTF8) => {
-                conn.request_close(1007, "invalid utf-8");
+                conn.request_close(close::INVALID_DATA, "invalid utf-8");
                 break;
             }
             Err(
@@ -565,7 +565,7 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
             Err(_) => {
                 // Reserved bits, bad opcode, fragmented control frame, bad close code (its
                 // 1002 reply was routed already): a protocol error.
-                conn.request_close(1002, "protocol error");
+                conn.request_close(close::PROTOCOL_ERROR, "protocol error");
                 break;
             }
         };
@@ -579,7 +579,7 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
             },
             OpCode::Text | OpCode::Binary => {
                 if fragments.is_some() {
-                    conn.request_close(1002, "protocol error");
+                    conn.request_close(close::PROTOCOL_ERROR, "protocol error");
                     break;
                 }
                 if frame.fin {
@@ -606,7 +606,7 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
             }
             OpCode::Continuation => {
                 let Some(mut current) = fragments.take() else {
-                    conn.request_close(1002, "protocol error");
+                    conn.request_close(close::PROTOCOL_ERROR, "protocol error");
                     break;
                 };
                 current.len = current.len.saturating_add(frame.payload.len());

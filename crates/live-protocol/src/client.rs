@@ -6,7 +6,9 @@
 //! exponential backoff, resubscribes every held topic after a reconnect, treats
 //! [`ClientConfig::idle_timeout`] (60 s) without any message as a dead link, and answers pings.
 //! It stops for good on close code 4401 or an HTTP 401 refusal (the credentials are no longer
-//! valid: reconnecting cannot help).
+//! valid: reconnecting cannot help), and on the close codes that name a client bug — 1002
+//! (protocol error), 1007 (invalid UTF-8), 1009 (frame too big) — which reconnecting would
+//! only repeat (`docs/live-protocol.md`, Reconnecting).
 //!
 //! For load tests, [`ClientConfig::raw_positions`] hands `position` frames over as raw bytes
 //! without parsing them (detected by their fixed prefix), keeping per-message cost low.
@@ -118,8 +120,9 @@ pub enum ClientEvent {
         /// The close code sent by the server.
         close_code: Option<u16>,
     },
-    /// The client stopped for good: [`ClientHandle::close`], or the session is invalid
-    /// (close 4401 / HTTP 401). The channel ends after this event.
+    /// The client stopped for good: [`ClientHandle::close`], the session is invalid
+    /// (close 4401 / HTTP 401), or the server named a client bug (close 1002, 1007, 1009).
+    /// The channel ends after this event.
     Closed {
         /// Why.
         reason: String,
@@ -476,8 +479,16 @@ async fn session(
                             let frame = Frame::new(true, opcode, None, Payload::Owned(payload));
                             let _ = write_frame(&mut write, frame).await;
                         }
-                        if code == Some(close::SESSION_INVALID) {
-                            return End::Stop("session no longer valid (4401)".into());
+                        match code {
+                            Some(close::SESSION_INVALID) => {
+                                return End::Stop("session no longer valid (4401)".into());
+                            }
+                            Some(code @ (close::PROTOCOL_ERROR | close::INVALID_DATA | close::TOO_BIG)) => {
+                                return End::Stop(format!(
+                                    "the server refused this client's frames (close {code}): a client bug that reconnecting would repeat"
+                                ));
+                            }
+                            _ => {}
                         }
                         return lost(format!("closed by the server ({})", code.map_or("no code".into(), |c| c.to_string())), code);
                     }

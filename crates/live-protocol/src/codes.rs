@@ -17,6 +17,11 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down (going away); reconnect with backoff.
     pub const GOING_AWAY: u16 = 1001;
+    /// A WebSocket protocol error (reserved bits, unknown opcode, bad fragmentation or close
+    /// frame): a client bug.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame that is not valid UTF-8 (RFC 6455 §8.1): a client bug.
+    pub const INVALID_DATA: u16 = 1007;
     /// Policy violation: abuse after rate limiting, a missed pong.
     pub const POLICY: u16 = 1008;
     /// A frame or message too big.

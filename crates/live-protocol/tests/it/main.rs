@@ -41,6 +41,8 @@ enum Mode {
     Silent,
     /// Sends a ping right away and reports when the matching pong arrives.
     Pinging,
+    /// Closes every connection right away with this code.
+    CloseWith(u16),
 }
 
 struct Server {
@@ -134,6 +136,13 @@ async fn handle(
     let socket = tokio::spawn(async move {
         let Ok(ws) = fut.await else { return };
         let mut ws = FragmentCollector::new(ws);
+        if let Mode::CloseWith(code) = mode {
+            let _ = ws.write_frame(Frame::close(code, b"")).await;
+            let _ = seen.send(format!("closed {code}"));
+            // Wait for the client's reply (or its going away) before dropping the socket.
+            let _ = ws.read_frame().await;
+            return;
+        }
         if let Mode::Pinging = mode {
             ws.write_frame(Frame::new(
                 true,
@@ -346,4 +355,42 @@ async fn unreachable_server_is_retried_with_backoff() {
         }
     }
     assert_eq!(seen(&mut server).await, topic().to_string());
+}
+
+#[tokio::test]
+async fn a_close_naming_a_client_bug_stops_the_client_other_closes_reconnect() {
+    use live_protocol::close;
+    for code in [close::PROTOCOL_ERROR, close::INVALID_DATA, close::TOO_BIG] {
+        let mut server = Server::start("127.0.0.1:0".parse().unwrap(), Mode::CloseWith(code)).await;
+        let (handle, mut events) = spawn(config(server.addr));
+        assert_eq!(next(&mut events).await, ClientEvent::Connected);
+        assert_eq!(seen(&mut server).await, format!("closed {code}"));
+        let ClientEvent::Closed { reason } = next(&mut events).await else {
+            panic!("close {code}: expected the client to stop");
+        };
+        assert!(reason.contains(&code.to_string()), "{reason}");
+        assert!(events.recv().await.is_none());
+        assert!(handle.subscribe(topic()).await.is_err());
+        // No reconnect: the backoff (50–200 ms) has long passed.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 1, "close {code}");
+    }
+    // 1001 (and 1008) are not the client's fault: it reconnects.
+    for code in [close::GOING_AWAY, close::POLICY] {
+        let server = Server::start("127.0.0.1:0".parse().unwrap(), Mode::CloseWith(code)).await;
+        let (_handle, mut events) = spawn(config(server.addr));
+        assert_eq!(next(&mut events).await, ClientEvent::Connected);
+        assert!(
+            matches!(
+                next(&mut events).await,
+                ClientEvent::Disconnected { close_code: Some(c), .. } if c == code
+            ),
+            "close {code}"
+        );
+        assert_eq!(
+            next(&mut events).await,
+            ClientEvent::Connected,
+            "close {code}"
+        );
+    }
 }
