@@ -28,6 +28,13 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How long an exit is held back for the output readers to reach end of file. They normally
+/// do at once (the pipes close with the child); only a grandchild still holding a pipe open
+/// keeps them reading, and then the exit is reported anyway once this has passed.
+const OUTPUT_GRACE: Duration = Duration::from_secs(5);
 
 /// Which stream a captured line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +68,10 @@ pub struct ChildProcess {
     env: BTreeMap<String, String>,
     workdir: PathBuf,
     child: Child,
+    /// The stdout and stderr readers of the current run, until `collect_output` took them.
+    readers: Vec<JoinHandle<()>>,
+    /// When [`Self::try_status`] first saw the current run exited, for [`OUTPUT_GRACE`].
+    exited_at: Option<Instant>,
     captured: Arc<Captured>,
     /// Index of the first line [`Self::wait_for_line`] has not consumed yet.
     cursor: usize,
@@ -100,13 +111,15 @@ impl ChildProcess {
             .unwrap_or_else(|error| panic!("test-support: mkdir {}: {error}", workdir.display()));
         let program = program.as_ref().to_path_buf();
         let captured = Arc::new(Captured::default());
-        let child = start(&program, &args, &env, &workdir, &captured);
+        let (child, readers) = start(&program, &args, &env, &workdir, &captured);
         Self {
             program,
             args,
             env,
             workdir,
             child,
+            readers,
+            exited_at: None,
             captured,
             cursor: 0,
         }
@@ -210,10 +223,15 @@ impl ChildProcess {
         }
     }
 
-    /// Waits for the child to exit; panics after `timeout` (and kills it then).
+    /// Waits for the child to exit and for its output to be collected (up to 5 s more, in
+    /// case a grandchild holds a pipe open), so [`Self::output`]
+    /// then has every line; panics after `timeout` (and kills it then).
     pub async fn wait(&mut self, timeout: Duration) -> ExitStatus {
         match tokio::time::timeout(timeout, self.child.wait()).await {
-            Ok(Ok(status)) => status,
+            Ok(Ok(status)) => {
+                self.collect_output().await;
+                status
+            }
             Ok(Err(error)) => panic!("test-support: waiting for the child: {error}"),
             Err(_) => {
                 let _ = self.child.start_kill();
@@ -226,9 +244,30 @@ impl ChildProcess {
         }
     }
 
-    /// The exit status if the child has exited, without waiting.
+    /// The exit status if the child has exited and its output has been collected, without
+    /// waiting: `None` while the output readers have not reached end of file yet (for at
+    /// most 5 s after the exit was first seen), so [`Self::output`] after a
+    /// `Some` has every line.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        let status = self.child.try_wait().ok().flatten()?;
+        let exited_at = *self.exited_at.get_or_insert_with(Instant::now);
+        let collected = self.readers.iter().all(JoinHandle::is_finished);
+        (collected || exited_at.elapsed() >= OUTPUT_GRACE).then_some(status)
+    }
+
+    /// Waits (at most [`OUTPUT_GRACE`]) until the current run's output readers reached end
+    /// of file. Taken out of `readers` so a later call does not await them again (a
+    /// `JoinHandle` must not be polled after it completed).
+    async fn collect_output(&mut self) {
+        let readers = std::mem::take(&mut self.readers);
+        let all_done = async {
+            for reader in readers {
+                // A reader only ends at end of file or a read error; a panic in it has
+                // already been reported by the runtime.
+                let _ = reader.await;
+            }
+        };
+        let _ = tokio::time::timeout(OUTPUT_GRACE, all_done).await;
     }
 
     /// Starts the program again with the same environment (and the same working directory),
@@ -238,19 +277,22 @@ impl ChildProcess {
         if self.child.try_wait().ok().flatten().is_none() {
             let _ = self.child.kill().await;
         }
+        // The last run's lines must all be in before the cursor moves past them.
+        self.collect_output().await;
         self.cursor = self
             .captured
             .lines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len();
-        self.child = start(
+        (self.child, self.readers) = start(
             &self.program,
             &self.args,
             &self.env,
             &self.workdir,
             &self.captured,
         );
+        self.exited_at = None;
     }
 }
 
@@ -289,7 +331,7 @@ fn start(
     env: &BTreeMap<String, String>,
     workdir: &Path,
     captured: &Arc<Captured>,
-) -> Child {
+) -> (Child, Vec<JoinHandle<()>>) {
     let mut command = Command::new(program);
     command
         .args(args)
@@ -308,13 +350,22 @@ fn start(
     let mut child = command
         .spawn()
         .unwrap_or_else(|error| panic!("test-support: spawning {}: {error}", program.display()));
+    let mut readers = Vec::with_capacity(2);
     if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(pump(stdout, Stream::Stdout, Arc::clone(captured)));
+        readers.push(tokio::spawn(pump(
+            stdout,
+            Stream::Stdout,
+            Arc::clone(captured),
+        )));
     }
     if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(pump(stderr, Stream::Stderr, Arc::clone(captured)));
+        readers.push(tokio::spawn(pump(
+            stderr,
+            Stream::Stderr,
+            Arc::clone(captured),
+        )));
     }
-    child
+    (child, readers)
 }
 
 async fn pump(reader: impl AsyncRead + Unpin, stream: Stream, captured: Arc<Captured>) {

@@ -4,6 +4,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use test_support::ChildProcess;
+use test_support::process::Stream;
 
 // The trap is installed before the first line: the test signals as soon as it sees the lines.
 const SCRIPT: &str = r#"
@@ -88,4 +89,56 @@ async fn wait_for_line_times_out_with_the_output() {
         message.contains("started"),
         "the message shows the output so far: {message}"
     );
+}
+
+/// 50 000 short lines on each stream (several pipe buffers), then an immediate exit: the
+/// last pipe buffer of each is still unread when the exit can be seen.
+const BURST: &str =
+    "seq 50000 | sed 's/.*/x/'; seq 50000 | sed 's/.*/y/' >&2; echo last; echo last >&2";
+const BURST_LINES: usize = 50_001;
+
+fn assert_every_burst_line(child: &ChildProcess, run: usize) {
+    let lines = child.lines();
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let texts: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.stream == stream)
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(
+            texts.len(),
+            BURST_LINES,
+            "run {run}, {stream:?}: lines missing"
+        );
+        assert_eq!(texts.last(), Some(&"last"), "run {run}, {stream:?}");
+    }
+}
+
+// Several runs on two workers: the readers and the waiter then race as they do in the
+// processor's tests, and one run alone may well collect everything in time by luck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_returns_after_the_last_line_of_a_child_that_exits_at_once() {
+    for run in 0..5 {
+        let mut child = ChildProcess::spawn_with_args("sh", ["-c", BURST], [("X", "")]);
+        let status = child.wait(Duration::from_secs(20)).await;
+        assert!(status.success());
+        assert_every_burst_line(&child, run);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_status_reports_the_exit_after_the_last_line() {
+    for run in 0..5 {
+        let mut child = ChildProcess::spawn_with_args("sh", ["-c", BURST], [("X", "")]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_status() {
+                break status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no exit reported");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        assert!(status.success());
+        assert_every_burst_line(&child, run);
+    }
 }
