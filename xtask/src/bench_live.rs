@@ -8,7 +8,7 @@
 //! recorded in `docs/performance.md`. Not a test: nothing here asserts.
 //!
 //! Options (passed through): `--connections N` (10 000), `--clients N` (1 000), `--devices N`
-//! (200), `--step-secs S` (8), `--max-steps N` (7), `--coalesce-ms A,B,…` (`0,20`: the delivery
+//! (200), `--step-secs S` (8), `--max-steps N` (11), `--coalesce-ms A,B,…` (`0,20`: the delivery
 //! phases run once per `LIVE_COALESCE_WINDOW_MS` value, the first being the baseline),
 //! `--publish-tick-ms T` (1); `--no-build` skips the build.
 //! `TEST_REDIS_URL` / `TEST_DATABASE_URL` pick the servers (as for the tests).

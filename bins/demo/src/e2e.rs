@@ -1,8 +1,10 @@
 //! The browser end-to-end test (`cargo xtask e2e`, a step of `cargo xtask ci`): headless
 //! Chromium, driven over WebDriver (chromedriver's HTTP JSON API), loads the live map of a
 //! running demo and checks what a person would: every car drawn, cars moving, the page's
-//! counter equal to what the simulator published, and a reconnect after the processor is
-//! SIGKILLed and restarted. A screenshot is saved under `target/e2e/`.
+//! counter equal to what the simulator published, a reconnect after the processor is
+//! SIGKILLed and restarted, and — once the session is revoked in the Directus stand-in — the
+//! close 4401 shown as "log in again" with no reconnect. A screenshot is saved under
+//! `target/e2e/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use test_support::ChildProcess;
+use test_support::{ChildProcess, DirectusStub};
 
 use crate::SimulatorControl;
 
@@ -20,12 +22,17 @@ struct PageState {
     connected: bool,
     connects: u64,
     received: u64,
+    /// The status line the page shows.
+    status: String,
+    /// The page gave up reconnecting (a close said reconnecting cannot help).
+    stopped: bool,
     /// deviceId → (lat, lon)
     cars: std::collections::BTreeMap<String, (f64, f64)>,
 }
 
 const READ_STATE: &str = "const s = window.liveMapState; if (!s) return null; \
     return JSON.stringify({connected: s.connected, connects: s.connects, received: s.positionsReceived, \
+    status: s.status, stopped: s.stopped, \
     cars: Object.fromEntries(Object.entries(s.cars).map(([k, v]) => [k, [v.lat, v.lon]]))});";
 
 /// A WebDriver session on a chromedriver child process.
@@ -152,6 +159,8 @@ impl Browser {
             connected: raw["connected"].as_bool().unwrap_or(false),
             connects: raw["connects"].as_u64().unwrap_or(0),
             received: raw["received"].as_u64().unwrap_or(0),
+            status: raw["status"].as_str().unwrap_or_default().to_owned(),
+            stopped: raw["stopped"].as_bool().unwrap_or(false),
             cars,
         })
     }
@@ -206,6 +215,7 @@ pub(crate) async fn run(
     cars: usize,
     processor: &mut ChildProcess,
     simulator: &SimulatorControl,
+    session: (&DirectusStub, &str),
     screenshot: &Path,
 ) -> anyhow::Result<()> {
     let chromedriver =
@@ -215,7 +225,7 @@ pub(crate) async fn run(
         .context("chromium not found: `apt-get install chromium chromium-driver`")?;
     let profile = tempfile_dir()?;
     let browser = Browser::start(&chromedriver, &chromium, &profile).await?;
-    let outcome = check(&browser, page_url, cars, processor, simulator, screenshot).await;
+    let outcome = check(&browser, page_url, cars, processor, simulator, session).await;
     // The screenshot is most useful when the test fails: take it either way.
     if let Err(error) = browser.screenshot(screenshot).await {
         eprintln!("e2e: no screenshot: {error:#}");
@@ -239,7 +249,7 @@ async fn check(
     cars: usize,
     processor: &mut ChildProcess,
     simulator: &SimulatorControl,
-    _screenshot: &Path,
+    (directus, cookie): (&DirectusStub, &str),
 ) -> anyhow::Result<()> {
     browser.open(page_url).await?;
 
@@ -316,6 +326,38 @@ async fn check(
         bail!("cars did not move again within 15 s of the reconnect");
     }
     println!("e2e: cars move again after the reconnect");
+
+    // 5. The session ends: the processor's re-validation (LIVE_REVALIDATE_MS) closes 4401, the
+    //    page says "log in again" and does not reconnect.
+    directus.revoke(cookie);
+    let expired = poll(Duration::from_secs(30), || async {
+        let state = browser.state().await.ok()?;
+        (state.stopped && !state.connected).then_some(state)
+    })
+    .await;
+    let Some(expired) = expired else {
+        let last = browser.state().await.unwrap_or_default();
+        bail!(
+            "the page did not stop within 30 s of the session's revocation (status: {:?})",
+            last.status
+        );
+    };
+    if !expired.status.contains("log in again") {
+        bail!("after the revocation the page shows {:?}", expired.status);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = browser.state().await?;
+    if later.connects != expired.connects || later.connected {
+        bail!(
+            "the page reconnected after close 4401 (connection #{} → #{})",
+            expired.connects,
+            later.connects
+        );
+    }
+    println!(
+        "e2e: session revoked → close 4401 → the page says {:?} and stays closed",
+        expired.status
+    );
     Ok(())
 }
 

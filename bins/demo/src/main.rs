@@ -168,6 +168,9 @@ async fn main() -> anyhow::Result<()> {
         ("LIVE_WS_PORT", ws_port.to_string()),
         ("LIVE_ALLOWED_ORIGINS", origin.clone()),
         ("LIVE_DEVICE_EVENT_REFRESH_MS", "1000".to_owned()),
+        // The shortest re-validation allowed: a revoked session (the e2e test's last step)
+        // is closed 4401 within 10 s.
+        ("LIVE_REVALIDATE_MS", "10000".to_owned()),
         ("DIRECTUS_URL", stub.url()),
         ("SHUTDOWN_TIMEOUT_MS", "5000".to_owned()),
     ]
@@ -214,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
             args.cars,
             &mut processor,
             &control,
+            (&stub, DEMO_COOKIE),
             &screenshot,
         )
         .await;

@@ -8,7 +8,9 @@
 //  * reconnect with jittered, capped exponential backoff and subscribe again;
 //  * 60 s without any message (positions or keepalives) = dead link: close and reconnect;
 //  * when a connection fails before opening (the browser only sees close code 1006), ask
-//    `/users/me` to tell "logged out" (401) from "server unreachable".
+//    `/users/me` to tell "logged out" (401) from "server unreachable";
+//  * close 4401 (the session ended) means "log in again": no reconnect; the closes that name
+//    a client bug (1002, 1007, 1009) are not retried either — reconnecting would repeat them.
 "use strict";
 
 const DEAD_LINK_MS = 60000;
@@ -25,6 +27,7 @@ window.liveMapState = {
   snapshotPositions: 0,
   connects: 0,
   lastMessageAt: 0,
+  stopped: false,         // true once a close says reconnecting cannot help
 };
 const S = window.liveMapState;
 
@@ -91,9 +94,19 @@ function connect() {
         break;
     }
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
     S.connected = false;
     clearTimeout(deadLinkTimer);
+    if (event.code === 4401) {
+      S.stopped = true;
+      setStatus("session expired: log in again", false);
+      return;
+    }
+    if (event.code === 1002 || event.code === 1007 || event.code === 1009) {
+      S.stopped = true;
+      setStatus("closed by the server (" + event.code + "): client error, not reconnecting", false);
+      return;
+    }
     if (!opened) diagnose(); else setStatus("disconnected", false);
     // Jittered, capped exponential backoff: random in [0.5, 1] of min(max, min * 2^attempt).
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempt));
