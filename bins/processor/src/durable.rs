@@ -1,12 +1,14 @@
 //! The durable path's glue: the batch handler the consumer-group engine calls.
 //!
 //! For each batch: decode every entry (`teltonika_codec::stream_record`); leave malformed
-//! entries pending (the engine dead-letters them after `REDIS_MAX_DELIVERIES`), counting
-//! `processor_consumer_decode_errors_total` and logging the entry id and the failing field;
-//! write the decodable records in one batch through the position writer's retrying path
-//! (a database outage is waited out there: nothing is ACKed meanwhile and nothing new is
-//! read); dead-letter the rows PostgreSQL rejected, with its message; ACK inserted and
-//! duplicate rows; feed the device state.
+//! entries pending as failed (`LeavePending`: the engine dead-letters them after
+//! `REDIS_MAX_DELIVERIES`), counting `processor_consumer_decode_errors_total` and logging the
+//! entry id and the failing field; write the decodable records in one batch through the
+//! position writer's retrying path (a database outage is waited out there: nothing is ACKed
+//! meanwhile and nothing new is read); dead-letter the rows PostgreSQL rejected, with its
+//! message; ACK inserted and duplicate rows; feed the device state. Records whose write was
+//! abandoned (shutdown during an outage, or a fatal fault) are answered `Retry`: they stay
+//! pending and never count towards dead-lettering, since nothing is wrong with them.
 //!
 //! Not for: Redis mechanics (acknowledging, claiming, dead-letter writes: `stream-consumer`)
 //! or SQL (`position-writer`).
@@ -61,7 +63,10 @@ impl DurableHandler {
 
     /// One disposition per entry of `batch`, in order.
     pub async fn handle_batch(&mut self, batch: &[StreamEntry]) -> Vec<Disposition> {
-        let mut dispositions: Vec<Option<Disposition>> = vec![None; batch.len()];
+        // An entry not judged below stays `Retry`: pending, and never dead-lettered for this
+        // delivery (a good record must not move towards the dead-letter stream because its
+        // write was interrupted).
+        let mut dispositions = vec![Disposition::Retry; batch.len()];
         let mut records: Vec<StreamRecord> = Vec::with_capacity(batch.len());
         // `owners[i]` is the index in `batch` of `records[i]`.
         let mut owners: Vec<usize> = Vec::with_capacity(batch.len());
@@ -82,9 +87,9 @@ impl DurableHandler {
                         error = %e,
                         "malformed stream entry left pending"
                     );
-                    dispositions[index] = Some(Disposition::LeavePending {
+                    dispositions[index] = Disposition::LeavePending {
                         reason: format!("decode error: {e}"),
-                    });
+                    };
                 }
             }
         }
@@ -106,8 +111,8 @@ impl DurableHandler {
                     for rejected in &outcome.rejected {
                         let Some(&owner) = owners.get(rejected.index) else {
                             // The writer reports indices into the slice it was given; one
-                            // outside it would be a writer bug. Leave that entry to default
-                            // handling below (ACKed only if nothing else claimed it).
+                            // outside it would be a writer bug. The owner is unknown, so no
+                            // entry is dead-lettered for it.
                             error!(
                                 index = rejected.index,
                                 "writer reported a rejected row outside the batch"
@@ -120,17 +125,18 @@ impl DurableHandler {
                             error = %rejected.message,
                             "database rejected the row; dead-lettering the entry"
                         );
-                        dispositions[owner] = Some(Disposition::DeadLetter {
+                        dispositions[owner] = Disposition::DeadLetter {
                             error: format!(
                                 "database rejected the row (SQLSTATE {}): {}",
                                 rejected.sqlstate, rejected.message
                             ),
-                        });
+                        };
                     }
+                    // Every other row is committed (inserted or a duplicate).
                     for (record, &owner) in records.iter().zip(&owners) {
-                        if dispositions[owner].is_none() {
+                        if dispositions[owner] == Disposition::Retry {
                             self.device_state.observe(record);
-                            dispositions[owner] = Some(Disposition::Ack);
+                            dispositions[owner] = Disposition::Ack;
                         }
                     }
                 }
@@ -149,24 +155,12 @@ impl DurableHandler {
                         );
                         self.fatal.cancel();
                     }
-                    // These entries were not handled at all: they must stay pending without
-                    // counting towards dead-lettering (a `LeavePending` on an entry at its
-                    // last delivery would dead-letter a good record). The engine leaves the
-                    // entries after a short answer pending, so answer only up to the first
-                    // unwritten one.
-                    dispositions.truncate(owners[0]);
+                    // The records' entries keep `Retry`: pending, never dead-lettered.
                 }
             }
         }
 
         dispositions
-            .into_iter()
-            .map(|d| {
-                d.unwrap_or_else(|| Disposition::LeavePending {
-                    reason: "not processed".to_owned(),
-                })
-            })
-            .collect()
     }
 }
 

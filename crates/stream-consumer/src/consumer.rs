@@ -26,8 +26,9 @@ use crate::ops::{self, RawEntry, Role};
 
 /// What the application does with a batch of entries.
 ///
-/// `handle` returns one [`Disposition`] per entry, in order. A shorter answer leaves the
-/// missing entries pending (logged); extra dispositions are ignored (logged).
+/// `handle` returns one [`Disposition`] per entry, in order. A shorter answer is a handler
+/// bug: the missing entries are treated as [`Disposition::Retry`] (logged as a warning);
+/// extra dispositions are ignored (logged).
 ///
 /// ```
 /// use stream_consumer::{BatchHandler, Disposition, StreamEntry};
@@ -592,6 +593,9 @@ impl Consumer {
                         } else {
                             debug!(entry_id = %entry.id, deliveries = entry.deliveries, reason = %reason, "entry left pending");
                         }
+                    }
+                    Disposition::Retry => {
+                        debug!(entry_id = %entry.id, deliveries = entry.deliveries, "entry not handled, left pending for a retry");
                     }
                 }
             }

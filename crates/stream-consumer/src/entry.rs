@@ -98,23 +98,32 @@ pub fn entry_id_millis(id: &str) -> Option<u64> {
 }
 
 /// A handler's verdict on one entry of a batch.
+///
+/// Two ways to leave an entry pending, because they mean different things:
+/// [`LeavePending`](Self::LeavePending) says "this entry failed" (it counts towards
+/// dead-lettering), [`Retry`](Self::Retry) says "this entry was not judged" (it never does).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Disposition {
     /// Done (e.g. the row is committed or was a duplicate): acknowledge it.
     Ack,
-    /// Not done, try again later (e.g. it failed to decode, or the database is down). The
-    /// entry stays in the pending list and is delivered again after `claim_min_idle`, or
-    /// after a reconnect. Once its delivery count has reached `max_deliveries` it is moved to
-    /// the dead-letter stream with `reason` as its `error` field.
+    /// The entry failed and may never succeed (e.g. it does not decode). It stays in the
+    /// pending list and is delivered again after `claim_min_idle` (or after a reconnect);
+    /// once its delivery count has reached `max_deliveries` it is moved to the dead-letter
+    /// stream with `reason` as its `error` field.
     ///
-    /// Every redelivery counts, so this is for entries that may never succeed (a decode
-    /// error). For a transient outage (database down) retry inside the handler instead:
-    /// leaving entries pending through a long outage would dead-letter good records after
-    /// `max_deliveries × claim_min_idle`.
+    /// Every delivery counts, so never answer this for a fault outside the entry (database
+    /// down, shutting down): a long outage would dead-letter good records after
+    /// `max_deliveries × claim_min_idle`. Answer [`Retry`](Self::Retry) for those.
     LeavePending {
         /// Why; becomes the dead-letter entry's `error` field.
         reason: String,
     },
+    /// The entry was not handled (e.g. the write was abandoned for shutdown, or a dependency
+    /// is down): leave it pending and never dead-letter it for this delivery, whatever its
+    /// delivery count. It is delivered again like a [`LeavePending`](Self::LeavePending)
+    /// entry. Redis still counts the redelivery, so an entry later answered `LeavePending`
+    /// is judged on all its deliveries.
+    Retry,
     /// Never going to work (e.g. the database rejects the row): move it to the dead-letter
     /// stream now, whatever its delivery count.
     DeadLetter {

@@ -19,7 +19,9 @@
 //!    Reading batch N+1 overlaps handling batch N; never more (memory is bounded by two
 //!    batches whatever the backlog).
 //! 4. The [`BatchHandler`] answers per entry: [`Disposition::Ack`],
-//!    [`Disposition::LeavePending`] or [`Disposition::DeadLetter`]. Acknowledgements (plus
+//!    [`Disposition::LeavePending`] (failed: counts towards dead-lettering),
+//!    [`Disposition::Retry`] (not handled: never dead-lettered for it) or
+//!    [`Disposition::DeadLetter`]. Acknowledgements (plus
 //!    dead-lettered ids, plus pending entries found deleted from the stream) go out in **one
 //!    `XACK` per batch**, on a second, control connection.
 //! 5. **Reclaimer**: every `claim_interval`, `XAUTOCLAIM` pages (`COUNT n`, until the cursor
@@ -27,8 +29,8 @@
 //!    consumers, and this consumer's own left-pending entries, which is how those get their
 //!    next delivery. Claimed entries go through the same handler. Ids whose entries were
 //!    trimmed (the reply's third part) are counted and are already gone from the list.
-//! 6. **Dead-letter rule**: an entry left pending whose delivery count (`XPENDING`) has
-//!    reached `max_deliveries`, or one the handler dead-letters, is `XADD`ed to
+//! 6. **Dead-letter rule**: an entry answered `LeavePending` whose delivery count (`XPENDING`)
+//!    has reached `max_deliveries`, or one the handler dead-letters, is `XADD`ed to
 //!    `dead_letter_stream` with its original fields plus `error` and `source_id` (its id),
 //!    **then** acknowledged: a crash between the two duplicates, never loses.
 //! 7. `NOGROUP` (stream or group deleted) recreates the group and drains again; other errors

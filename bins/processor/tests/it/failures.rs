@@ -168,6 +168,64 @@ async fn a_postgres_outage_is_waited_out_without_loss_or_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_a_postgres_outage_dead_letters_only_the_malformed_entry() {
+    let Some(env) = Env::new().await else { return };
+    let proxy = TcpProxy::start(env.pg.host_port()).await;
+    // One delivery allowed: an entry judged failed is dead-lettered at its first delivery, so
+    // a good record whose write the stop abandons must be answered as not judged.
+    let mut p = env
+        .spawn(
+            "pg-outage-stop-1",
+            &[
+                ("DATABASE_URL", &env.pg.url_via(&proxy)),
+                ("REDIS_MAX_DELIVERIES", "1"),
+                ("SHUTDOWN_TIMEOUT_MS", "5000"),
+            ],
+        )
+        .await;
+    let all = support::records(5, 101);
+    env.add(&all[..1]).await;
+    env.wait_drained(1, Duration::from_secs(20)).await;
+
+    proxy.cut().await;
+    let mut fields = encode_entry(&support::record(9, 0), EntryCodec::Codec8);
+    let payload = fields.iter_mut().find(|(k, _)| *k == "payload").unwrap();
+    assert!(payload.1.contains("41.3275"), "{}", payload.1);
+    payload.1 = payload.1.replace("41.3275", "91.5");
+    let bad = env.add_raw(fields).await;
+    let good = env.add(&all[1..]).await;
+    // Entries are read in order, so the first read holds the malformed entry; the good
+    // records in it wait out the outage inside the write.
+    assert!(
+        support::eventually(Duration::from_secs(10), || async {
+            env.pending().await > 0
+        })
+        .await,
+        "nothing read"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = p.stop().await;
+    assert_eq!(status.code(), Some(0), "{}", p.child.output());
+
+    let dead = env.dead_letters().await;
+    assert_eq!(dead.len(), 1, "only the malformed entry: {dead:?}");
+    let fields: std::collections::HashMap<_, _> = dead[0].1.iter().cloned().collect();
+    assert_eq!(fields["source_id"], bad);
+    let pending = env.pending_entries().await;
+    assert!(
+        !pending.is_empty() && pending.iter().all(|(id, _)| good.contains(id)),
+        "the abandoned good records stay pending for the next start: {pending:?}"
+    );
+
+    proxy.restore().await;
+    p.restart().await;
+    env.wait_drained(101, Duration::from_secs(30)).await;
+    assert_eq!(env.distinct_rows().await, 101);
+    assert_eq!(env.dead_letters().await.len(), 1);
+    assert!(p.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_is_survived_by_reconnecting() {
     let Some(env) = Env::new().await else { return };
     // A proxy in front of Redis: cutting it drops every connection and refuses new ones,

@@ -539,3 +539,63 @@ async fn entries_left_pending_stay_pending_below_max_deliveries() {
     let n: u64 = client.xlen(&dlq).await.unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn retried_entries_are_redelivered_and_never_dead_lettered() {
+    let Some((redis, client)) = redis().await else {
+        return;
+    };
+    let stream = redis.unique_key("s");
+    let dlq = redis.unique_key("dead");
+    let ids = add(&client, &stream, 0..3).await;
+    let (good, bad) = (ids[..2].to_vec(), ids[2].clone());
+
+    // One delivery allowed: a `LeavePending` is dead-lettered at once, a `Retry` never is.
+    let mut cfg =
+        config(redis.url(), &stream, "c1").with_claim_min_idle(Duration::from_millis(100));
+    cfg.max_deliveries = 1;
+    cfg.dead_letter_stream = dlq.clone();
+    let b = bad.clone();
+    let h = Recording::new(move |e: &StreamEntry| {
+        if e.id == b {
+            Disposition::LeavePending {
+                reason: "malformed".into(),
+            }
+        } else if e.deliveries < 4 {
+            // e.g. the database is down: not this entry's fault.
+            Disposition::Retry
+        } else {
+            Disposition::Ack
+        }
+    });
+    let (cancel, task) = start(Consumer::new(cfg).unwrap(), h.clone());
+    // The group exists once the first batch was handled.
+    wait_until(WAIT, "first batch handled", || async {
+        !h.calls().is_empty()
+    })
+    .await;
+    wait_until(WAIT, "nothing pending", || async {
+        pending_count(&client, &stream, "g").await == 0
+    })
+    .await;
+    stop(cancel, task).await;
+
+    for id in &good {
+        let deliveries: Vec<u64> = h
+            .seen()
+            .into_iter()
+            .filter(|(seen, _)| seen == id)
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(
+            deliveries,
+            vec![1, 2, 3, 4],
+            "retried past max_deliveries, then acknowledged"
+        );
+    }
+    let dead: Vec<(String, HashMap<String, String>)> =
+        client.xrange(&dlq, "-", "+", None).await.unwrap();
+    assert_eq!(dead.len(), 1, "only the malformed entry: {dead:?}");
+    assert_eq!(dead[0].1["source_id"], bad);
+    assert_eq!(dead[0].1["error"], "malformed");
+}
