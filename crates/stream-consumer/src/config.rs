@@ -9,6 +9,23 @@ use std::time::Duration;
 
 use crate::Error;
 
+/// Borrows the [`ReaderSettings`] of a [`ConsumerConfig`] or a [`TailConfig`] (their shared
+/// fields have the same names).
+macro_rules! reader_settings {
+    ($config:expr) => {
+        ReaderSettings {
+            stream: &$config.stream,
+            group: &$config.group,
+            consumer: &$config.consumer,
+            read_count: $config.read_count,
+            block: $config.block,
+            command_timeout: $config.command_timeout,
+            backoff_min: $config.backoff_min,
+            backoff_max: $config.backoff_max,
+        }
+    };
+}
+
 /// Settings of a [`Consumer`](crate::Consumer) on one stream and one consumer group.
 ///
 /// ```
@@ -47,8 +64,9 @@ pub struct ConsumerConfig {
     /// How often the reclaimer scans the pending list. Default: half of
     /// [`claim_min_idle`](Self::claim_min_idle), between 100 ms and 30 s.
     pub claim_interval: Duration,
-    /// Deliveries after which an entry the handler leaves pending is dead-lettered
-    /// (`REDIS_MAX_DELIVERIES`).
+    /// Deliveries after which an entry the handler answers
+    /// [`LeavePending`](crate::Disposition::LeavePending) is dead-lettered
+    /// (`REDIS_MAX_DELIVERIES`). [`Retry`](crate::Disposition::Retry) answers never are.
     pub max_deliveries: u64,
     /// The dead-letter stream (`REDIS_DEAD_LETTER_STREAM`, default `<stream>:dead`).
     pub dead_letter_stream: String,
@@ -102,54 +120,74 @@ impl ConsumerConfig {
 
     /// Checks the values this crate relies on; the error names the field.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |field: &'static str, reason: &str| {
-            Err(Error::Config {
-                field,
-                reason: reason.to_owned(),
-            })
-        };
-        if self.stream.is_empty() {
-            return bad("stream", "must not be empty");
-        }
-        if self.group.is_empty() {
-            return bad("group", "must not be empty");
-        }
-        if self.consumer.is_empty() {
-            return bad("consumer", "must not be empty");
-        }
+        validate_reader(reader_settings!(self))?;
         if self.dead_letter_stream.is_empty() {
-            return bad("dead_letter_stream", "must not be empty");
+            return invalid("dead_letter_stream", "must not be empty");
         }
         if self.dead_letter_stream == self.stream {
-            return bad("dead_letter_stream", "must differ from the stream");
-        }
-        if !(1..=100_000).contains(&self.read_count) {
-            return bad("read_count", "must be 1..=100000");
-        }
-        if self.block.is_zero() {
-            // BLOCK 0 means "forever" to Redis: a stop could then only end by unblocking.
-            return bad("block", "must be at least 1 ms");
+            return invalid("dead_letter_stream", "must differ from the stream");
         }
         if self.claim_min_idle.is_zero() {
-            return bad("claim_min_idle", "must be at least 1 ms");
+            return invalid("claim_min_idle", "must be at least 1 ms");
         }
         if self.claim_interval.is_zero() {
-            return bad("claim_interval", "must be at least 1 ms");
+            return invalid("claim_interval", "must be at least 1 ms");
         }
         if self.max_deliveries == 0 {
-            return bad("max_deliveries", "must be at least 1");
+            return invalid("max_deliveries", "must be at least 1");
         }
         if self.gauge_interval.is_zero() {
-            return bad("gauge_interval", "must be at least 1 ms");
-        }
-        if self.command_timeout.is_zero() {
-            return bad("command_timeout", "must be at least 1 ms");
-        }
-        if self.backoff_min.is_zero() || self.backoff_max < self.backoff_min {
-            return bad("backoff_min", "must be > 0 and <= backoff_max");
+            return invalid("gauge_interval", "must be at least 1 ms");
         }
         Ok(())
     }
+}
+
+/// The settings both readers (group consumer and tail reader) share, borrowed for
+/// [`validate_reader`].
+struct ReaderSettings<'a> {
+    stream: &'a str,
+    group: &'a str,
+    consumer: &'a str,
+    read_count: u64,
+    block: Duration,
+    command_timeout: Duration,
+    backoff_min: Duration,
+    backoff_max: Duration,
+}
+
+/// The checks [`ConsumerConfig::validate`] and [`TailConfig::validate`] share.
+fn validate_reader(s: ReaderSettings<'_>) -> Result<(), Error> {
+    if s.stream.is_empty() {
+        return invalid("stream", "must not be empty");
+    }
+    if s.group.is_empty() {
+        return invalid("group", "must not be empty");
+    }
+    if s.consumer.is_empty() {
+        return invalid("consumer", "must not be empty");
+    }
+    if !(1..=100_000).contains(&s.read_count) {
+        return invalid("read_count", "must be 1..=100000");
+    }
+    if s.block.is_zero() {
+        // BLOCK 0 means "forever" to Redis: a stop could then only end by unblocking.
+        return invalid("block", "must be at least 1 ms");
+    }
+    if s.command_timeout.is_zero() {
+        return invalid("command_timeout", "must be at least 1 ms");
+    }
+    if s.backoff_min.is_zero() || s.backoff_max < s.backoff_min {
+        return invalid("backoff_min", "must be > 0 and <= backoff_max");
+    }
+    Ok(())
+}
+
+fn invalid(field: &'static str, reason: &str) -> Result<(), Error> {
+    Err(Error::Config {
+        field,
+        reason: reason.to_owned(),
+    })
 }
 
 fn default_claim_interval(min_idle: Duration) -> Duration {
@@ -210,34 +248,7 @@ impl TailConfig {
 
     /// Checks the values this crate relies on; the error names the field.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |field: &'static str, reason: &str| {
-            Err(Error::Config {
-                field,
-                reason: reason.to_owned(),
-            })
-        };
-        if self.stream.is_empty() {
-            return bad("stream", "must not be empty");
-        }
-        if self.group.is_empty() {
-            return bad("group", "must not be empty");
-        }
-        if self.consumer.is_empty() {
-            return bad("consumer", "must not be empty");
-        }
-        if !(1..=100_000).contains(&self.read_count) {
-            return bad("read_count", "must be 1..=100000");
-        }
-        if self.block.is_zero() {
-            return bad("block", "must be at least 1 ms");
-        }
-        if self.command_timeout.is_zero() {
-            return bad("command_timeout", "must be at least 1 ms");
-        }
-        if self.backoff_min.is_zero() || self.backoff_max < self.backoff_min {
-            return bad("backoff_min", "must be > 0 and <= backoff_max");
-        }
-        Ok(())
+        validate_reader(reader_settings!(self))
     }
 }
 
