@@ -27,9 +27,7 @@
     reason = "a bench: invalid fixtures must abort it; criterion's macros generate undocumented items"
 )]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{
@@ -38,35 +36,10 @@ use criterion::{
 use nom_teltonika::protocol::{FrameView as NomFrame, IoValueView as NomIo};
 use teltonika_codec::{AvlCodec, AvlPacket, Datagram, IoValueView, TcpFrame, TcpFrameView};
 
-/// Counts allocations, to report allocations per record.
-struct Counting;
+#[path = "common/measure.rs"]
+mod measure;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-#[allow(
-    unsafe_code,
-    reason = "a GlobalAlloc impl is unsafe by definition; it only delegates to System"
-)]
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use measure::{allocations, thread_cpu_ns};
 
 fn hex(text: &str) -> Vec<u8> {
     (0..text.len())
@@ -337,27 +310,16 @@ struct Input {
     tiers: [(&'static str, Tier, Tier); 3],
 }
 
-/// Nanoseconds this thread has spent on a CPU (Linux), to report throughput per CPU-second
-/// on a machine shared with other work.
-fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Records per CPU-second of `tier` on `input` over about 0.3 s, and allocations per record.
 fn cpu_pass(input: &Input, tier: Tier) -> Option<(f64, f64)> {
     let rounds = (300_000_000 / input.bytes.len().max(1)).clamp(100, 200_000);
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations_before = allocations();
     let before = thread_cpu_ns()?;
     for _ in 0..rounds {
         black_box(tier(black_box(&input.bytes)));
     }
     let spent = thread_cpu_ns()?.checked_sub(before)?;
-    let allocated = ALLOCATIONS.load(Ordering::Relaxed) - allocations;
+    let allocated = allocations() - allocations_before;
     let records = (rounds * input.records) as f64;
     Some((records / (spent as f64 / 1e9), allocated as f64 / records))
 }

@@ -10,9 +10,7 @@
     reason = "a bench: invalid fixtures must abort it; criterion's macros generate undocumented items"
 )]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use teltonika_codec::stream_record::{
@@ -21,35 +19,10 @@ use teltonika_codec::stream_record::{
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Counts allocations so the bench can report allocations per decode.
-struct Counting;
+#[path = "common/measure.rs"]
+mod measure;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-#[allow(
-    unsafe_code,
-    reason = "a GlobalAlloc impl is unsafe by definition; it only delegates to System"
-)]
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use measure::{allocations, thread_cpu_ns};
 
 type Entry = Vec<(String, String)>;
 
@@ -228,22 +201,11 @@ fn allocations_per_decode(entries: &[Entry], mut decode: impl FnMut(&Entry)) -> 
     for e in entries {
         decode(e); // warm the reusable buffers
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for e in entries {
         decode(e);
     }
-    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / entries.len() as f64
-}
-
-/// Nanoseconds this thread has spent on a CPU (Linux `/proc/thread-self/schedstat`), so
-/// throughput can be reported per CPU-second on a machine shared with other work.
-fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    (allocations() - before) as f64 / entries.len() as f64
 }
 
 /// Records decoded per second of this thread's CPU time, over `rounds` passes of `entries`.
