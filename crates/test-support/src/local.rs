@@ -604,25 +604,16 @@ impl OwnedRedis {
             self.child.is_none(),
             "test-support: OwnedRedis::start_again while running"
         );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match RedisServer::start(
+        let child = start_again_on_port("Redis", Duration::from_secs(10), || {
+            RedisServer::start(
                 &self.binary,
                 &self.dir,
                 Some(self.port),
                 self.options.appendonly,
-            ) {
-                Ok(server) => {
-                    self.child = Some(server.child);
-                    return;
-                }
-                // The port may linger a moment after a kill.
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                Err(error) => panic!("test-support: restarting Redis: {error}"),
-            }
-        }
+            )
+            .map(|server| server.child)
+        });
+        self.child = Some(child);
     }
 
     /// `stop` then `start_again`.
@@ -636,6 +627,23 @@ impl Drop for OwnedRedis {
     fn drop(&mut self) {
         stop_child(&mut self.child, "KILL");
         release_owned(&mut self.pipe, &mut self.guardian);
+    }
+}
+
+/// Calls `start` until it succeeds (the port may linger a moment after a kill), every 100 ms
+/// for up to `patience`; panics with `server`'s name and the last error after that.
+fn start_again_on_port(
+    server: &str,
+    patience: Duration,
+    mut start: impl FnMut() -> Result<Child, String>,
+) -> Child {
+    let deadline = Instant::now() + patience;
+    loop {
+        match start() {
+            Ok(child) => return child,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(error) => panic!("test-support: restarting {server}: {error}"),
+        }
     }
 }
 
@@ -924,19 +932,10 @@ impl OwnedPostgres {
             dir: self.dir.clone(),
             identity: self.identity,
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            match server.start_child(Some(self.port)) {
-                Ok((_, child)) => {
-                    self.child = Some(child);
-                    return;
-                }
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(200))
-                }
-                Err(error) => panic!("test-support: restarting PostgreSQL: {error}"),
-            }
-        }
+        let child = start_again_on_port("PostgreSQL", Duration::from_secs(15), || {
+            server.start_child(Some(self.port)).map(|(_, child)| child)
+        });
+        self.child = Some(child);
     }
 
     /// `stop` then `start_again`.

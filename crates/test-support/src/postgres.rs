@@ -94,14 +94,12 @@ impl TestPostgres {
 
     /// The server's `host:port`, e.g. as a [`TcpProxy`] target.
     pub fn host_port(&self) -> String {
-        let parts = crate::url::parse(&self.url).unwrap_or_else(|| panic!("bad url {}", self.url));
-        format!("{}:{}", parts.host, parts.port.unwrap_or(5432))
+        crate::url::host_port(&self.url, 5432)
     }
 
     /// This test's database URL routed through `proxy` (whose target must be [`Self::host_port`]).
     pub fn url_via(&self, proxy: &TcpProxy) -> String {
-        let addr = proxy.local_addr();
-        crate::url::with_host_port(&self.url, &addr.ip().to_string(), addr.port())
+        crate::url::via(&self.url, proxy)
     }
 
     /// A connected client on this test's database; its connection task runs on the current

@@ -65,14 +65,12 @@ impl TestRedis {
 
     /// The server's `host:port`, e.g. as a [`TcpProxy`] target.
     pub fn host_port(&self) -> String {
-        let parts = crate::url::parse(&self.url).unwrap_or_else(|| panic!("bad url {}", self.url));
-        format!("{}:{}", parts.host, parts.port.unwrap_or(6379))
+        crate::url::host_port(&self.url, 6379)
     }
 
     /// The server's URL routed through `proxy` (whose target must be [`Self::host_port`]).
     pub fn url_via(&self, proxy: &TcpProxy) -> String {
-        let addr = proxy.local_addr();
-        crate::url::with_host_port(&self.url, &addr.ip().to_string(), addr.port())
+        crate::url::via(&self.url, proxy)
     }
 
     /// A connected fred client (no reconnect policy); panics when the server is unreachable.

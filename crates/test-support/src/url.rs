@@ -104,6 +104,19 @@ pub(crate) fn with_host_port(url: &str, host: &str, port: u16) -> String {
     }
 }
 
+/// The `host:port` of a test server's `url` (`default_port` when it names none), e.g. as a
+/// [`crate::TcpProxy`] target. Panics on a URL the crate did not make.
+pub(crate) fn host_port(url: &str, default_port: u16) -> String {
+    let parts = parse(url).unwrap_or_else(|| panic!("bad url {url}"));
+    format!("{}:{}", parts.host, parts.port.unwrap_or(default_port))
+}
+
+/// `url` routed through `proxy` (whose target must be [`host_port`] of `url`).
+pub(crate) fn via(url: &str, proxy: &crate::TcpProxy) -> String {
+    let addr = proxy.local_addr();
+    with_host_port(url, &addr.ip().to_string(), addr.port())
+}
+
 /// The URL with any password masked, for log lines.
 pub(crate) fn redact(url: &str) -> String {
     parse(url).map_or_else(|| "<unparsable url>".to_owned(), |parts| parts.redacted())
