@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Recording, ack_all, add, config, pending_count, pending_rows, read_as, recorder, redis,
-    wait_until,
+    wait_dead_letters, wait_nothing_pending, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -194,25 +194,12 @@ async fn left_pending_entries_are_dead_lettered_after_max_deliveries() {
         }
     });
     let (cancel, task) = start(Consumer::new(cfg).unwrap(), h.clone());
-    wait_until(WAIT, "dead letter written", || async {
-        let n: u64 = client.xlen(&dlq).await.unwrap();
-        n == 1
-    })
-    .await;
-    wait_until(WAIT, "nothing pending", || async {
-        pending_count(&client, &stream, "g").await == 0
-    })
-    .await;
+    wait_dead_letters(&client, &dlq, 1, WAIT).await;
+    wait_nothing_pending(&client, &stream, WAIT).await;
     stop(cancel, task).await;
 
-    let deliveries: Vec<u64> = h
-        .seen()
-        .into_iter()
-        .filter(|(id, _)| *id == poison)
-        .map(|(_, n)| n)
-        .collect();
     assert_eq!(
-        deliveries,
+        h.deliveries_of(&poison),
         vec![1, 2, 3],
         "delivered max_deliveries times, then dead-lettered"
     );
@@ -258,15 +245,8 @@ async fn a_handler_can_dead_letter_at_once() {
         }
     });
     let (cancel, task) = start(Consumer::new(cfg).unwrap(), h.clone());
-    wait_until(WAIT, "dead letter written", || async {
-        let n: u64 = client.xlen(&dlq).await.unwrap();
-        n == 1
-    })
-    .await;
-    wait_until(WAIT, "nothing pending", || async {
-        pending_count(&client, &stream, "g").await == 0
-    })
-    .await;
+    wait_dead_letters(&client, &dlq, 1, WAIT).await;
+    wait_nothing_pending(&client, &stream, WAIT).await;
     stop(cancel, task).await;
     assert_eq!(h.seen().len(), 2, "each entry handled once");
     let entries: Vec<(String, HashMap<String, String>)> =
@@ -332,10 +312,7 @@ async fn a_trimmed_pending_entry_is_counted_and_dropped_when_claimed() {
     let h = Recording::new(ack_all);
     let (cancel, task) = start(Consumer::new(cfg).unwrap(), h.clone());
     wait_until(WAIT, "2 handled", || async { h.seen().len() == 2 }).await;
-    wait_until(WAIT, "nothing pending", || async {
-        pending_count(&client, &stream, "g").await == 0
-    })
-    .await;
+    wait_nothing_pending(&client, &stream, WAIT).await;
     stop(cancel, task).await;
     let seen: Vec<String> = h.seen().into_iter().map(|(id, _)| id).collect();
     assert_eq!(seen, ids[1..].to_vec());
@@ -361,10 +338,7 @@ async fn a_deleted_entry_in_the_own_pending_list_is_acked_and_counted() {
         Consumer::new(config(redis.url(), &stream, "c1")).unwrap(),
         h.clone(),
     );
-    wait_until(WAIT, "nothing pending", || async {
-        pending_count(&client, &stream, "g").await == 0
-    })
-    .await;
+    wait_nothing_pending(&client, &stream, WAIT).await;
     stop(cancel, task).await;
     let seen: Vec<String> = h.seen().into_iter().map(|(id, _)| id).collect();
     assert_eq!(seen, vec![ids[0].clone(), ids[2].clone()]);
@@ -574,21 +548,12 @@ async fn retried_entries_are_redelivered_and_never_dead_lettered() {
         !h.calls().is_empty()
     })
     .await;
-    wait_until(WAIT, "nothing pending", || async {
-        pending_count(&client, &stream, "g").await == 0
-    })
-    .await;
+    wait_nothing_pending(&client, &stream, WAIT).await;
     stop(cancel, task).await;
 
     for id in &good {
-        let deliveries: Vec<u64> = h
-            .seen()
-            .into_iter()
-            .filter(|(seen, _)| seen == id)
-            .map(|(_, n)| n)
-            .collect();
         assert_eq!(
-            deliveries,
+            h.deliveries_of(id),
             vec![1, 2, 3, 4],
             "retried past max_deliveries, then acknowledged"
         );

@@ -97,6 +97,23 @@ pub(crate) async fn read_as(
         .collect()
 }
 
+/// Waits until the group has nothing pending (the group must exist).
+pub(crate) async fn wait_nothing_pending(client: &Client, stream: &str, timeout: Duration) {
+    wait_until(timeout, "nothing pending", || async {
+        pending_count(client, stream, "g").await == 0
+    })
+    .await;
+}
+
+/// Waits until `dlq` holds `n` entries.
+pub(crate) async fn wait_dead_letters(client: &Client, dlq: &str, n: u64, timeout: Duration) {
+    wait_until(timeout, "dead letters written", || async {
+        let len: u64 = client.xlen(dlq).await.unwrap();
+        len == n
+    })
+    .await;
+}
+
 /// Polls `check` every 20 ms until it is true; panics with `what` after `timeout`.
 pub(crate) async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
 where
@@ -144,6 +161,15 @@ where
     /// Every `(id, deliveries)` seen, in order.
     pub(crate) fn seen(&self) -> Vec<(String, u64)> {
         self.calls().into_iter().flatten().collect()
+    }
+
+    /// The delivery count of each time entry `id` was handled, in order.
+    pub(crate) fn deliveries_of(&self, id: &str) -> Vec<u64> {
+        self.seen()
+            .into_iter()
+            .filter(|(seen, _)| seen == id)
+            .map(|(_, n)| n)
+            .collect()
     }
 }
 
