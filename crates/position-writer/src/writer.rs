@@ -408,6 +408,29 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
+    /// Row `i` as one parameter per column, in the order of `COLUMNS` (the VALUES and COPY
+    /// shapes bind rows; the unnest shape binds the columns whole). `attributes` is row
+    /// `i` of `self.attributes.values()`, which borrows from `self`.
+    fn row<'s>(
+        &'s self,
+        i: usize,
+        attributes: &'s (dyn ToSql + Sync),
+    ) -> [&'s (dyn ToSql + Sync); COLUMN_COUNT] {
+        [
+            &self.device_id[i],
+            &self.ts[i],
+            &self.latitude[i],
+            &self.longitude[i],
+            &self.altitude[i],
+            &self.angle[i],
+            &self.speed[i],
+            &self.satellites[i],
+            &self.priority[i],
+            &self.event_io_id[i],
+            attributes,
+        ]
+    }
+
     fn new(rows: &[&'a StreamRecord]) -> Self {
         let n = rows.len();
         let mut c = Columns {
@@ -502,19 +525,7 @@ async fn insert_values(
     let attributes = c.attributes.values();
     let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(rows.len() * COLUMN_COUNT);
     for (i, attributes) in attributes.iter().enumerate() {
-        params.extend_from_slice(&[
-            &c.device_id[i] as &(dyn ToSql + Sync),
-            &c.ts[i],
-            &c.latitude[i],
-            &c.longitude[i],
-            &c.altitude[i],
-            &c.angle[i],
-            &c.speed[i],
-            &c.satellites[i],
-            &c.priority[i],
-            &c.event_io_id[i],
-            attributes,
-        ]);
+        params.extend_from_slice(&c.row(i, attributes));
     }
     if returning {
         let returned = tx
@@ -547,19 +558,7 @@ async fn insert_copy_stage(
     for (i, attributes) in attributes.iter().enumerate() {
         writer
             .as_mut()
-            .write(&[
-                &c.device_id[i],
-                &c.ts[i],
-                &c.latitude[i],
-                &c.longitude[i],
-                &c.altitude[i],
-                &c.angle[i],
-                &c.speed[i],
-                &c.satellites[i],
-                &c.priority[i],
-                &c.event_io_id[i],
-                attributes as &(dyn ToSql + Sync),
-            ])
+            .write(&c.row(i, attributes))
             .await
             .map_err(fail("copy positions"))?;
     }
