@@ -9,23 +9,6 @@ use std::time::Duration;
 
 use crate::Error;
 
-/// Borrows the [`ReaderSettings`] of a [`ConsumerConfig`] or a [`TailConfig`] (their shared
-/// fields have the same names).
-macro_rules! reader_settings {
-    ($config:expr) => {
-        ReaderSettings {
-            stream: &$config.stream,
-            group: &$config.group,
-            consumer: &$config.consumer,
-            read_count: $config.read_count,
-            block: $config.block,
-            command_timeout: $config.command_timeout,
-            backoff_min: $config.backoff_min,
-            backoff_max: $config.backoff_max,
-        }
-    };
-}
-
 /// Settings of a [`Consumer`](crate::Consumer) on one stream and one consumer group.
 ///
 /// ```
@@ -120,7 +103,16 @@ impl ConsumerConfig {
 
     /// Checks the values this crate relies on; the error names the field.
     pub fn validate(&self) -> Result<(), Error> {
-        validate_reader(reader_settings!(self))?;
+        validate_reader(ReaderSettings {
+            stream: &self.stream,
+            group: &self.group,
+            consumer: &self.consumer,
+            read_count: self.read_count,
+            block: self.block,
+            command_timeout: self.command_timeout,
+            backoff_min: self.backoff_min,
+            backoff_max: self.backoff_max,
+        })?;
         if self.dead_letter_stream.is_empty() {
             return invalid("dead_letter_stream", "must not be empty");
         }
@@ -248,7 +240,16 @@ impl TailConfig {
 
     /// Checks the values this crate relies on; the error names the field.
     pub fn validate(&self) -> Result<(), Error> {
-        validate_reader(reader_settings!(self))
+        validate_reader(ReaderSettings {
+            stream: &self.stream,
+            group: &self.group,
+            consumer: &self.consumer,
+            read_count: self.read_count,
+            block: self.block,
+            command_timeout: self.command_timeout,
+            backoff_min: self.backoff_min,
+            backoff_max: self.backoff_max,
+        })
     }
 }
 
