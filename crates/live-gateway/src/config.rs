@@ -50,8 +50,9 @@ pub struct LiveConfig {
     pub max_subscriptions: usize,
     /// `LIVE_MAX_QUEUED_POSITIONS`: positions queued per connection before the oldest drop.
     pub max_queued_positions: usize,
-    /// `LIVE_SLOW_CLIENT_TIMEOUT_MS`: a socket that accepts nothing this long is dropped (no
-    /// close frame can get through it; docs/live-protocol.md documents the deviation).
+    /// `LIVE_SLOW_CLIENT_TIMEOUT_MS`: a socket that accepts nothing this long is closed with
+    /// 1008, which the client sees if it reads again within `close_handshake_timeout` (else the
+    /// socket is dropped then).
     pub slow_client_timeout: Duration,
     /// `LIVE_PING_INTERVAL_MS`: WebSocket ping (and `keepalive` when idle) interval.
     pub ping_interval: Duration,

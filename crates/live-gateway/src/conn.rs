@@ -2,8 +2,9 @@
 //!
 //! Three tasks per connection, none of which waits on another's socket:
 //! - the **writer** (the connection's own task) owns the socket's write half; it drains the
-//!   outbound queue ([`Outbound`]) in batches (one `write_all` per batch, bounded by the slow
-//!   client timeout), sends the pings and `keepalive`s, and performs the close handshake;
+//!   outbound queue ([`Outbound`]) in batches (all queued frames encoded into one buffer, written
+//!   until the socket accepts nothing for the slow-client timeout, then close 1008), sends the
+//!   pings and `keepalive`s, and performs the close handshake;
 //! - the **reader** owns fastwebsockets' read half. `read_frame` is not cancel-safe, so it runs
 //!   in its own task and is never raced in a `select!`; obligated sends (close replies) and
 //!   pongs are routed to the writer through the queue;
@@ -53,6 +54,8 @@ const IDLE_BUFFER_BYTES: usize = 16 * 1024;
 const LINGER: Duration = Duration::from_millis(500);
 /// Client requests waiting for the worker; more are answered `rate-limited`.
 const MAX_PENDING_REQUESTS: usize = 64;
+/// The Close reason sent to a client whose socket accepted nothing for the slow-client timeout.
+const SLOW_CLIENT_REASON: &str = "slow client";
 
 /// Why and how the writer closes the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,18 +301,36 @@ fn now_ms() -> u64 {
 /// How a write attempt ended.
 enum WriteEnd {
     Written,
-    /// The socket accepted nothing within the slow-client timeout.
+    /// The socket accepted nothing (not one byte) for the whole limit.
     TimedOut,
     /// The socket is gone.
     Failed,
 }
 
-async fn write_bounded<W: AsyncWrite + Unpin>(io: &mut W, buf: &[u8], limit: Duration) -> WriteEnd {
-    match tokio::time::timeout(limit, io.write_all(buf)).await {
-        Ok(Ok(())) => WriteEnd::Written,
-        Ok(Err(_)) => WriteEnd::Failed,
-        Err(_) => WriteEnd::TimedOut,
+/// Writes `buf[*written..]`, giving up when the socket accepts nothing for `limit`: each byte
+/// it takes restarts the clock ("accepts nothing for `LIVE_SLOW_CLIENT_TIMEOUT_MS`", not "takes
+/// longer than that for a batch"). `written` tells how far it got, for the close that follows
+/// a time-out.
+async fn write_until_stalled<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    buf: &[u8],
+    written: &mut usize,
+    limit: Duration,
+) -> WriteEnd {
+    while *written < buf.len() {
+        // `write` is cancel-safe: on a time-out nothing of this call was written.
+        match tokio::time::timeout(limit, io.write(&buf[*written..])).await {
+            Ok(Ok(0) | Err(_)) => return WriteEnd::Failed,
+            Ok(Ok(n)) => *written += n,
+            Err(_) => return WriteEnd::TimedOut,
+        }
     }
+    WriteEnd::Written
+}
+
+/// [`write_until_stalled`] from the start of `buf`.
+async fn write_bounded<W: AsyncWrite + Unpin>(io: &mut W, buf: &[u8], limit: Duration) -> WriteEnd {
+    write_until_stalled(io, buf, &mut 0, limit).await
 }
 
 /// Writes a batch of data frames; when the socket does not take it at once, the connection is
@@ -318,18 +339,41 @@ async fn write_data<W: AsyncWrite + Unpin>(
     conn: &Conn,
     io: &mut W,
     buf: &[u8],
+    written: &mut usize,
     limit: Duration,
 ) -> WriteEnd {
-    let mut write = std::pin::pin!(io.write_all(buf));
-    match futures_util::FutureExt::now_or_never(write.as_mut()) {
-        Some(Ok(())) => return WriteEnd::Written,
-        Some(Err(_)) => return WriteEnd::Failed,
-        None => conn.state.lock().congested = true,
+    // A socket that takes the whole batch without waiting is keeping up.
+    while *written < buf.len() {
+        match futures_util::FutureExt::now_or_never(io.write(&buf[*written..])) {
+            Some(Ok(0) | Err(_)) => return WriteEnd::Failed,
+            Some(Ok(n)) => *written += n,
+            None => break,
+        }
     }
-    match tokio::time::timeout(limit, write).await {
-        Ok(Ok(())) => WriteEnd::Written,
-        Ok(Err(_)) => WriteEnd::Failed,
-        Err(_) => WriteEnd::TimedOut,
+    if *written == buf.len() {
+        return WriteEnd::Written;
+    }
+    conn.state.lock().congested = true;
+    write_until_stalled(io, buf, written, limit).await
+}
+
+/// A slow client's socket accepted nothing for `LIVE_SLOW_CLIENT_TIMEOUT_MS`: keep only the
+/// rest of the frame it stopped in (`buf[written..]` up to that frame's end, so the stream stays
+/// well-formed), ask for close 1008 (no more positions are queued) and return the close request
+/// for the closing handshake, which writes the tail and the Close frame if the client reads
+/// again within the close-handshake timeout.
+fn slow_client_close(conn: &Conn, buf: &mut Vec<u8>, written: usize) -> CloseRequest {
+    debug!(
+        conn = conn.id,
+        "slow client: nothing accepted within the timeout"
+    );
+    let end = wsframe::frame_end(buf, written);
+    buf.truncate(end);
+    buf.drain(..written);
+    conn.request_close(close::POLICY, SLOW_CLIENT_REASON);
+    CloseRequest::Local {
+        code: close::POLICY,
+        reason: SLOW_CLIENT_REASON,
     }
 }
 
@@ -349,6 +393,8 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     let mut ping = tokio::time::interval_at(start, config.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut awaiting_pong = false;
+    // The socket accepted nothing for the slow-client timeout (the close is then 1008).
+    let mut stalled = false;
     let mut sent_since_ping = false;
 
     let close = 'run: loop {
@@ -373,16 +419,21 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
             if buf.is_empty() {
                 break;
             }
-            match write_data(conn, &mut io, &buf, config.slow_client_timeout).await {
+            let mut written = 0;
+            match write_data(
+                conn,
+                &mut io,
+                &buf,
+                &mut written,
+                config.slow_client_timeout,
+            )
+            .await
+            {
                 WriteEnd::Written => {}
                 WriteEnd::Failed => return,
                 WriteEnd::TimedOut => {
-                    debug!(
-                        conn = conn.id,
-                        "slow client: nothing accepted within the timeout"
-                    );
-                    // The socket is stuck: a close frame cannot get through either.
-                    return;
+                    stalled = true;
+                    break 'run slow_client_close(conn, &mut buf, written);
                 }
             }
             metrics.messages_sent.increment(messages);
@@ -431,9 +482,16 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                     wsframe::encode(&mut buf, wsframe::OpCode::Text, &keepalive.to_json_vec());
                     messages = 1;
                 }
-                match write_bounded(&mut io, &buf, config.slow_client_timeout).await {
+                let mut written = 0;
+                match write_until_stalled(&mut io, &buf, &mut written, config.slow_client_timeout)
+                    .await
+                {
                     WriteEnd::Written => {}
-                    WriteEnd::Failed | WriteEnd::TimedOut => return,
+                    WriteEnd::Failed => return,
+                    WriteEnd::TimedOut => {
+                        stalled = true;
+                        break 'run slow_client_close(conn, &mut buf, written);
+                    }
                 }
                 metrics.messages_sent.increment(messages);
                 buf.clear();
@@ -443,11 +501,15 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
         }
     };
 
-    // Closing.
-    buf.clear();
-    let limit = config
-        .close_handshake_timeout
-        .min(config.slow_client_timeout);
+    // Closing. `buf` is empty, or holds the rest of the frame a slow client's socket stopped in:
+    // that client gets the close-handshake timeout to read again and see its 1008.
+    let limit = if stalled {
+        config.close_handshake_timeout
+    } else {
+        config
+            .close_handshake_timeout
+            .min(config.slow_client_timeout)
+    };
     match &close {
         CloseRequest::Local { code, reason } => {
             wsframe::encode_close(&mut buf, *code, reason);

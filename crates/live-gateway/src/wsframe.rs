@@ -2,7 +2,7 @@
 //!
 //! The reader side is fastwebsockets'. The writer encodes its own frames because a server frame
 //! is just a 2–10 byte header plus the unmasked payload, and encoding every queued message into
-//! one buffer lets the writer send a whole batch with one `write_all` (fastwebsockets'
+//! one buffer lets the writer send a whole batch with one write (fastwebsockets'
 //! `write_frame` issues one write per frame). Not for client frames (no masking here).
 
 /// Frame opcodes the server sends.
@@ -48,9 +48,62 @@ pub(crate) fn encode_close(out: &mut Vec<u8>, code: u16, reason: &str) {
     encode(out, OpCode::Close, &payload);
 }
 
+/// The end of the frame that byte `offset` of `buf` belongs to, where `buf` holds whole frames
+/// encoded by [`encode`]; `offset` itself when it is a frame boundary (or past the end).
+pub(crate) fn frame_end(buf: &[u8], offset: usize) -> usize {
+    let mut start = 0;
+    while start < buf.len() && start < offset {
+        let Some(&len7) = buf.get(start + 1) else {
+            return buf.len();
+        };
+        let (header, payload) = match len7 & 0x7f {
+            126 => (
+                4,
+                buf.get(start + 2..start + 4)
+                    .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]]))),
+            ),
+            127 => (
+                10,
+                buf.get(start + 2..start + 10)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, |b| {
+                        usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX)
+                    }),
+            ),
+            short => (2, usize::from(short)),
+        };
+        start = start
+            .saturating_add(header)
+            .saturating_add(payload)
+            .min(buf.len());
+    }
+    start.max(offset.min(buf.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_end_finds_the_end_of_the_frame_an_offset_is_in() {
+        let mut buf = Vec::new();
+        encode(&mut buf, OpCode::Text, b"abc"); // 0..5
+        encode(&mut buf, OpCode::Text, &[b'x'; 200]); // 5..209 (4-byte header)
+        encode(&mut buf, OpCode::Text, &vec![b'y'; 70_000]); // 209..70_219 (10-byte header)
+        encode(&mut buf, OpCode::Ping, b""); // 70_219..70_221
+        assert_eq!(buf.len(), 70_221);
+        assert_eq!(frame_end(&buf, 0), 0);
+        assert_eq!(frame_end(&buf, 1), 5);
+        assert_eq!(frame_end(&buf, 4), 5);
+        assert_eq!(frame_end(&buf, 5), 5);
+        assert_eq!(frame_end(&buf, 6), 209);
+        assert_eq!(frame_end(&buf, 208), 209);
+        assert_eq!(frame_end(&buf, 209), 209);
+        assert_eq!(frame_end(&buf, 210), 70_219);
+        assert_eq!(frame_end(&buf, 70_220), 70_221);
+        assert_eq!(frame_end(&buf, 70_221), 70_221);
+        assert_eq!(frame_end(&buf, 99_999), 70_221);
+    }
 
     #[test]
     fn short_text_frame() {

@@ -128,26 +128,7 @@ async fn slow_client_gets_latest_per_device_and_never_delays_a_fast_one() {
     // Enough data to fill the slow client's socket buffers many times over.
     let rounds = 3000i64;
     let base = now_ms();
-    let client = env.redis.client().await;
-    // Ten rounds per pipeline: fred sends commands in call order, so per-device order holds.
-    for chunk in 0..rounds / 10 {
-        let mut pipeline = Vec::new();
-        for device in devices.iter().cycle().take(devices.len() * 10) {
-            let round = chunk * 10 + (pipeline.len() / devices.len()) as i64;
-            let fields = crate::common::record_fields(device, base + round, 1.0, 1.0, 1, 1);
-            pipeline.push(fred::prelude::StreamsInterface::xadd::<String, _, _, _, _>(
-                &client,
-                &env.stream,
-                false,
-                None,
-                "*",
-                fields,
-            ));
-        }
-        for r in futures_util::future::join_all(pipeline).await {
-            r.unwrap();
-        }
-    }
+    publish_rounds(&env, &devices, rounds, base).await;
     let produced_at = Instant::now();
 
     // The fast client gets every record, in order, promptly.
@@ -221,5 +202,74 @@ async fn slow_client_gets_latest_per_device_and_never_delays_a_fast_one() {
         )
         - overflow;
     assert!(dropped > 0.0);
+    server.cancel.cancel();
+}
+
+/// XADDs `rounds` positions of every device (`ts` = `base + round`), round after round.
+async fn publish_rounds(env: &Env, devices: &[String], rounds: i64, base: i64) {
+    let client = env.redis.client().await;
+    // Ten rounds per pipeline: fred sends commands in call order, so per-device order holds.
+    for chunk in 0..rounds / 10 {
+        let mut pipeline = Vec::new();
+        for device in devices.iter().cycle().take(devices.len() * 10) {
+            let round = chunk * 10 + (pipeline.len() / devices.len()) as i64;
+            let fields = crate::common::record_fields(device, base + round, 1.0, 1.0, 1, 1);
+            pipeline.push(fred::prelude::StreamsInterface::xadd::<String, _, _, _, _>(
+                &client,
+                &env.stream,
+                false,
+                None,
+                "*",
+                fields,
+            ));
+        }
+        for r in futures_util::future::join_all(pipeline).await {
+            r.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_accepts_nothing_is_closed_1008_after_whole_frames() {
+    let Some(env) = Env::new().await else { return };
+    let devices: Vec<String> = (0..20).map(|n| imei(22, n)).collect();
+    let refs: Vec<&str> = devices.iter().map(String::as_str).collect();
+    let event = env.event("Stalled", &refs).await;
+    let mut config = test_config();
+    config.slow_client_timeout = Duration::from_secs(1);
+    // The stalled client's time to read again and see its close (the burst below takes a few
+    // seconds in a debug build, and the time-out may fire during it).
+    config.close_handshake_timeout = Duration::from_secs(15);
+    let server = env.start(config).await;
+    let mut options = Options::cookie(&cookie(SESSION));
+    options.recv_buffer = Some(4096);
+    let mut stalled = connect(server.addr, options).await.unwrap();
+    stalled.subscribe(&event, 1).await;
+    assert_eq!(stalled.next_non_keepalive(WAIT).await["type"], "subscribed");
+    stalled.pause(true);
+
+    // Far more than the socket buffers hold: the writer stops in the middle of a batch, most
+    // likely in the middle of a frame.
+    publish_rounds(&env, &devices, 3000, now_ms()).await;
+    // Past the slow-client time-out (the socket took nothing since the buffers filled).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Reading again: whole frames up to the close 1008, never a cut frame or a bare EOF.
+    stalled.pause(false);
+    let mut positions = 0;
+    let code = loop {
+        match stalled.next_event(Duration::from_secs(10)).await {
+            Some(Event::Message(message)) => {
+                if message["type"] == "position" {
+                    positions += 1;
+                }
+            }
+            Some(Event::Ping) => {}
+            Some(Event::Close(code)) => break code,
+            other => panic!("after {positions} positions: {other:?} instead of close 1008"),
+        }
+    };
+    assert_eq!(code, 1008);
+    assert!(positions > 0);
     server.cancel.cancel();
 }
