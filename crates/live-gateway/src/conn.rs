@@ -594,7 +594,10 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
     mut ws: WebSocketRead<R>,
 ) {
     ws.set_auto_pong(false);
-    ws.set_auto_close(true);
+    // Close frames are checked and answered here (`close_reply`): with fastwebsockets' own
+    // check, a Close whose reason is not UTF-8 and a text message that is not UTF-8 fail with
+    // the same error, and only the first must close the connection.
+    ws.set_auto_close(false);
     // fastwebsockets rejects `payload_len >= max`: a frame of `max_frame_bytes` (64 KiB) or
     // more is closed with 1009, as docs/live-protocol.md states.
     ws.set_max_message_size(hub.config.max_frame_bytes);
@@ -602,7 +605,8 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
     let mut fragments: Option<Fragments> = None;
     let obligated_conn = Arc::clone(&conn);
     let mut send_fn = move |frame: Frame<'_>| {
-        // Only Close replies arrive here (auto-pong is off): hand them to the writer.
+        // Nothing arrives here while auto-pong and auto-close are off (pongs and Close replies
+        // go through the writer); kept so that a Close reply would still reach it.
         if frame.opcode == OpCode::Close {
             obligated_conn.set_close(CloseRequest::Echo(Bytes::copy_from_slice(&frame.payload)));
         }
@@ -616,8 +620,15 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
                 break;
             }
             Err(WebSocketError::InvalidUTF8) => {
-                conn.request_close(close::INVALID_DATA, "invalid utf-8");
-                break;
+                // A final text frame that is not UTF-8 (Close frames are not checked by the
+                // library: auto-close is off). Inside a fragmented message it is a protocol
+                // error; alone, an unparseable message like any other: answered, kept.
+                if fragments.is_some() {
+                    conn.request_close(close::PROTOCOL_ERROR, "protocol error");
+                    break;
+                }
+                answer_inbound(&conn, &hub, &mut bucket, Err(InboundError::not_utf8()));
+                continue;
             }
             Err(
                 WebSocketError::UnexpectedEOF
@@ -632,7 +643,10 @@ pub(crate) async fn run_reader<R: AsyncRead + Unpin>(
             }
         };
         match frame.opcode {
-            OpCode::Close => break,
+            OpCode::Close => {
+                conn.set_close(close_reply(&frame.payload));
+                break;
+            }
             OpCode::Pong => conn.pong_seen.store(true, Ordering::Release),
             OpCode::Ping => match bucket.take(Instant::now()) {
                 Verdict::Accept => conn.push_pong(Bytes::copy_from_slice(&frame.payload)),
@@ -714,6 +728,33 @@ fn rate_limited(topic: Option<Topic>, id: Option<MessageId>) -> ServerMessage {
 
 /// Handles one complete inbound message (`len` is its full size, `payload` empty when over
 /// the size limit).
+/// The reply to the peer's Close (RFC 6455 §5.5.1, §7.4): its payload echoed; Close 1002 for a
+/// malformed one (one byte, or a code that may not be sent), 1007 for a reason that is not UTF-8.
+fn close_reply(payload: &[u8]) -> CloseRequest {
+    match payload {
+        [] => CloseRequest::Echo(Bytes::new()),
+        [hi, lo, reason @ ..] => {
+            if !fastwebsockets::CloseCode::from(u16::from_be_bytes([*hi, *lo])).is_allowed() {
+                CloseRequest::Local {
+                    code: close::PROTOCOL_ERROR,
+                    reason: "protocol error",
+                }
+            } else if std::str::from_utf8(reason).is_err() {
+                CloseRequest::Local {
+                    code: close::INVALID_DATA,
+                    reason: "invalid utf-8",
+                }
+            } else {
+                CloseRequest::Echo(Bytes::copy_from_slice(payload))
+            }
+        }
+        [_] => CloseRequest::Local {
+            code: close::PROTOCOL_ERROR,
+            reason: "protocol error",
+        },
+    }
+}
+
 fn handle_message(
     conn: &Arc<Conn>,
     hub: &Arc<Hub>,
@@ -722,9 +763,6 @@ fn handle_message(
     payload: &[u8],
     len: usize,
 ) {
-    if conn.has_close() {
-        return;
-    }
     let parsed = if opcode != OpCode::Text {
         Err(InboundError::not_text())
     } else if len > MAX_INBOUND_MESSAGE_BYTES {
@@ -735,6 +773,20 @@ fn handle_message(
     } else {
         parse_client_message(payload)
     };
+    answer_inbound(conn, hub, bucket, parsed);
+}
+
+/// Acts on one inbound message (or its parse error): the rate limit first, then the request
+/// goes to the worker, or the error is answered.
+fn answer_inbound(
+    conn: &Arc<Conn>,
+    hub: &Arc<Hub>,
+    bucket: &mut Bucket,
+    parsed: Result<ClientMessage, InboundError>,
+) {
+    if conn.has_close() {
+        return;
+    }
     match bucket.take(Instant::now()) {
         Verdict::Accept => {}
         Verdict::Limited => {

@@ -164,6 +164,8 @@ pub enum InboundErrorKind {
     },
     /// A binary (non-text) frame.
     NotText,
+    /// A text message that is not valid UTF-8.
+    NotUtf8,
     /// Not JSON, not an object, unknown/missing `type`, unknown field, wrong type, duplicate
     /// field: the parser's description (cut to [`MAX_ERROR_DETAIL_CHARS`]).
     Malformed(String),
@@ -192,6 +194,14 @@ impl InboundError {
         }
     }
 
+    /// The error for a text message that is not valid UTF-8.
+    pub fn not_utf8() -> Self {
+        InboundError {
+            id: None,
+            kind: InboundErrorKind::NotUtf8,
+        }
+    }
+
     /// The `code` of the `error` reply.
     pub fn code(&self) -> ErrorCode {
         match self.kind {
@@ -207,6 +217,7 @@ impl InboundError {
                 format!("message of {len} bytes is over the {MAX_INBOUND_MESSAGE_BYTES} byte limit")
             }
             InboundErrorKind::NotText => "only text frames are accepted".to_owned(),
+            InboundErrorKind::NotUtf8 => "the text is not valid UTF-8".to_owned(),
             InboundErrorKind::Malformed(detail) => detail.clone(),
             InboundErrorKind::MissingTopic => "missing field `topic`".to_owned(),
             InboundErrorKind::InvalidTopic(error) => error.to_string(),
@@ -279,6 +290,9 @@ pub fn parse_client_message(text: &[u8]) -> Result<ClientMessage, InboundError> 
             id: None,
             kind: InboundErrorKind::TooLarge { len: text.len() },
         });
+    }
+    if std::str::from_utf8(text).is_err() {
+        return Err(InboundError::not_utf8());
     }
     let raw: RawClientMessage<'_> = match serde_json::from_slice(text) {
         Ok(raw) => raw,
@@ -535,6 +549,15 @@ mod tests {
     #[test]
     fn not_text_is_invalid_message() {
         assert_eq!(InboundError::not_text().code(), ErrorCode::InvalidMessage);
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_invalid_message() {
+        let error =
+            parse_client_message(b"{\"type\":\"subscribe\",\"topic\":\"\xff\"}").unwrap_err();
+        assert_eq!(error.kind, InboundErrorKind::NotUtf8);
+        assert_eq!(error.code(), ErrorCode::InvalidMessage);
+        assert_eq!(error.detail(), "the text is not valid UTF-8");
     }
 
     #[test]

@@ -193,6 +193,32 @@ async fn invalid_messages_are_answered_and_the_connection_kept() {
         assert_eq!(reply["code"], code, "{text}");
         assert_eq!(reply["id"], id, "{text}");
     }
+    // A text frame that is not UTF-8 → invalid-message, kept (whole or in fragments).
+    ws.send_frame(fastwebsockets::Frame::text(fastwebsockets::Payload::Owned(
+        b"{\"type\":\"\xff\xfe\"}".to_vec(),
+    )))
+    .await;
+    let reply = ws.next_non_keepalive(WAIT).await;
+    assert_eq!(reply["code"], "invalid-message");
+    assert_eq!(reply["message"], "the text is not valid UTF-8");
+    ws.send_frame(fastwebsockets::Frame::new(
+        false,
+        fastwebsockets::OpCode::Text,
+        None,
+        fastwebsockets::Payload::Owned(b"{\"type\":\"".to_vec()),
+    ))
+    .await;
+    ws.send_frame(fastwebsockets::Frame::new(
+        true,
+        fastwebsockets::OpCode::Continuation,
+        None,
+        fastwebsockets::Payload::Owned(b"\xc3\"}".to_vec()),
+    ))
+    .await;
+    assert_eq!(
+        ws.next_non_keepalive(WAIT).await["message"],
+        "the text is not valid UTF-8"
+    );
     // Binary frame → invalid-message.
     ws.send_frame(fastwebsockets::Frame::binary(
         fastwebsockets::Payload::Owned(b"{}".to_vec()),
@@ -371,5 +397,27 @@ async fn a_denied_resubscribe_ends_the_held_subscription() {
     env.xadd(&a, now_ms(), 1.0, 1.0, 5, 5).await;
     let after = ws.collect_for(Duration::from_millis(800)).await;
     assert!(after.iter().all(|m| m["type"] != "position"), "{after:?}");
+    server.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peers_close_frame_is_checked_before_it_is_echoed() {
+    let Some(env) = Env::new().await else { return };
+    let server = env.start(test_config()).await;
+    let cases: [(u16, &[u8], u16); 4] = [
+        (1000, b"bye", 1000),
+        (4000, b"", 4000),
+        // 1005 may not be sent in a Close frame: protocol error.
+        (1005, b"", 1002),
+        // A reason that is not UTF-8.
+        (1000, b"\xff\xfe", 1007),
+    ];
+    for (code, reason, expected) in cases {
+        let ws = client(&env, server.addr).await;
+        ws.send_frame(fastwebsockets::Frame::close(code, reason))
+            .await;
+        let mut ws = ws;
+        assert_eq!(ws.closed(WAIT).await, expected, "close {code} {reason:?}");
+    }
     server.cancel.cancel();
 }
