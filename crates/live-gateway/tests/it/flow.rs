@@ -252,7 +252,7 @@ async fn a_socket_that_accepts_nothing_is_closed_1008_after_whole_frames() {
     // likely in the middle of a frame.
     publish_rounds(&env, &devices, 3000, now_ms()).await;
     // Past the slow-client time-out (the socket took nothing since the buffers filled).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
 
     // Reading again: whole frames up to the close 1008, never a cut frame or a bare EOF.
     stalled.pause(false);
