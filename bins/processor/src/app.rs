@@ -1,10 +1,11 @@
 //! The service's lifecycle: start-up in order, run until a signal (or a fatal fault), then
 //! the ordered, bounded shutdown of `docs/operations.md`.
 //!
-//! Start-up: metrics recorder and server → migrations → device-state rehydration → durable
-//! consumer → live path (when `LIVE_ENABLED`). Shutdown: live → durable consumer (finishes
-//! and ACKs the batch in flight) → metrics server → Redis (closed by the consumer as it
-//! returns) → PostgreSQL pool.
+//! Start-up: metrics recorder and server → the durable consumer's Redis connection (in its
+//! own task, alongside the next steps, so `/readyz` reports Redis's real state meanwhile) →
+//! migrations → device-state rehydration → the durable consumer starts reading → live path
+//! (when `LIVE_ENABLED`). Shutdown: live → durable consumer (finishes and ACKs the batch in
+//! flight) → metrics server → Redis → PostgreSQL pool.
 
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use position_writer::{DbHealth, DeviceState, PoolConfig, PositionWriter, WriterConfig};
 use stream_consumer::{Consumer, ConsumerConfig};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -54,7 +56,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.database.url.expose(),
         config.database.pool_size as usize,
     ))?;
-    let consumer = Consumer::new(consumer_config(&config))?;
+    // The consumer leaves its connections open when it stops: Redis is closed after the
+    // metrics server, as operations.md orders.
+    let consumer = Consumer::new(consumer_config(&config))?.keep_open_on_stop();
+    let redis_closer = consumer.closer();
     let db_health = DbHealth::new(pool.clone());
     let redis_health = consumer.health();
 
@@ -74,6 +79,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     server.spawn(http::serve(listener, state, server.token.clone()));
     server.spawn(http::run_upkeep(prometheus, server.token.clone()));
+
+    // The durable consumer connects to Redis now (so `/readyz` names only what is really
+    // failing while the start-up waits for PostgreSQL) and starts reading once it gets its
+    // handler, after the migrations.
+    let (handler_tx, handler_rx) = oneshot::channel::<DurableHandler>();
+    {
+        let token = durable.token.clone();
+        durable.spawn(supervise(
+            "durable consumer",
+            run_durable(consumer, handler_rx, token.clone()),
+            token,
+            stop.clone(),
+            liveness.clone(),
+            Arc::clone(&failure),
+        ));
+    }
 
     let started = async {
         let report = retry_transient("apply migrations", &stop, || {
@@ -113,15 +134,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )?;
         let handler =
             DurableHandler::new(writer, device_state, durable.token.clone(), stop.clone());
-        let token = durable.token.clone();
-        durable.spawn(supervise(
-            "durable consumer",
-            consumer.run(handler, token.clone()),
-            token,
-            stop.clone(),
-            liveness.clone(),
-            Arc::clone(&failure),
-        ));
+        // A send fails only when the durable task already ended, which `supervise` reported.
+        let _ = handler_tx.send(handler);
 
         if config.live.enabled {
             crate::live::start(&config, &live, stop.clone(), liveness.clone()).await?;
@@ -137,7 +151,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     } else {
-        drop(consumer);
+        // Start-up interrupted by a signal: the durable task waits for its stop.
+        drop(handler_tx);
     }
 
     // The ordered, bounded shutdown.
@@ -148,12 +163,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let deadline = Deadline::after(config.shutdown_timeout);
     let mut clean = live.stop("live", &deadline).await;
     clean &= durable
-        .stop(
-            "durable consumer (batch in flight acknowledged, Redis closed)",
-            &deadline,
-        )
+        .stop("durable consumer (batch in flight acknowledged)", &deadline)
         .await;
     clean &= server.stop("metrics server", &deadline).await;
+    match tokio::time::timeout(deadline.remaining(), redis_closer.close()).await {
+        Ok(()) => info!("redis closed"),
+        Err(_) => {
+            warn!("redis did not close within the shutdown timeout");
+            clean = false;
+        }
+    }
     pool.close();
     info!("postgres pool closed");
 
@@ -185,6 +204,31 @@ pub fn consumer_config(config: &Config) -> ConsumerConfig {
     c.max_deliveries = u64::from(redis.max_deliveries);
     c.dead_letter_stream = redis.dead_letter_stream.clone();
     c
+}
+
+/// The durable stage's task: connect to Redis (and ensure the group) at once, then run the
+/// consumer once the start-up hands over the handler. Returns when `token` is cancelled.
+async fn run_durable(
+    mut consumer: Consumer,
+    handler: oneshot::Receiver<DurableHandler>,
+    token: CancellationToken,
+) -> stream_consumer::Result<()> {
+    if !consumer.connect(&token).await {
+        return Ok(());
+    }
+    let handler = tokio::select! {
+        () = token.cancelled() => return Ok(()),
+        handler = handler => handler,
+    };
+    match handler {
+        Ok(handler) => consumer.run(handler, token).await,
+        // The start-up ended without a handler (a signal, or a start-up error that ends
+        // the run): nothing to read; wait for the stage to be stopped.
+        Err(_) => {
+            token.cancelled().await;
+            Ok(())
+        }
+    }
 }
 
 /// Waits for the first SIGTERM/SIGINT and cancels `stop`; a second signal exits at once.

@@ -82,6 +82,38 @@ pub struct Consumer {
     reader: Client,
     control: Client,
     health: Health,
+    /// Set once [`Consumer::connect`] succeeded: `run` then skips connecting.
+    connected: bool,
+    /// Whether `run` closes the Redis connections as it returns (see
+    /// [`Consumer::keep_open_on_stop`]).
+    close_on_stop: bool,
+}
+
+/// Closes a [`Consumer`]'s Redis connections from outside, for an application that wants
+/// to close Redis at a point of its own shutdown sequence (see
+/// [`Consumer::keep_open_on_stop`]).
+#[derive(Clone, Debug)]
+pub struct Closer {
+    health: Health,
+}
+
+impl Closer {
+    /// `QUIT`s both connections (each bounded by 2 s) and marks the consumer's health down.
+    /// Harmless on connections that never connected or are already closed.
+    pub async fn close(&self) {
+        close_clients(&self.health).await;
+    }
+}
+
+async fn close_clients(health: &Health) {
+    health.set(false);
+    for c in health.clients() {
+        match tokio::time::timeout(Duration::from_secs(2), c.quit()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => debug!(error = %e, "redis quit failed"),
+            Err(_) => debug!("redis quit timed out"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Consumer {
@@ -211,7 +243,38 @@ impl Consumer {
             reader,
             control,
             health,
+            connected: false,
+            close_on_stop: true,
         })
+    }
+
+    /// Makes [`run`](Self::run) return with its Redis connections still open; close them with
+    /// the [`Closer`] from [`closer`](Self::closer) (e.g. after the metrics server stopped, as
+    /// the Processor's shutdown order requires).
+    #[must_use]
+    pub fn keep_open_on_stop(mut self) -> Self {
+        self.close_on_stop = false;
+        self
+    }
+
+    /// A handle that closes this consumer's Redis connections.
+    pub fn closer(&self) -> Closer {
+        Closer {
+            health: self.health.clone(),
+        }
+    }
+
+    /// Connects both Redis connections and ensures the group (`XGROUP CREATE … 0 MKSTREAM`),
+    /// retrying with backoff; `false` if `cancel` fired first. [`health`](Self::health) is up
+    /// from then on. Optional: [`run`](Self::run) connects when this was not called; calling
+    /// it first lets an application report Redis's state while it prepares the handler.
+    pub async fn connect(&mut self, cancel: &CancellationToken) -> bool {
+        if self.connected {
+            return true;
+        }
+        let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
+        self.connected = self.connect_with(&mut backoff, cancel).await;
+        self.connected
     }
 
     /// A handle answering "is Redis reachable for this consumer?" (for `/readyz`). Down until
@@ -240,7 +303,7 @@ impl Consumer {
     ) -> Result<()> {
         let cfg = &self.config;
         let mut backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max);
-        if !self.connect(&mut backoff, &cancel).await {
+        if !self.connected && !self.connect_with(&mut backoff, &cancel).await {
             self.close().await;
             return Ok(());
         }
@@ -258,19 +321,15 @@ impl Consumer {
         Ok(())
     }
 
+    /// Closes the connections unless [`Consumer::keep_open_on_stop`] said not to.
     async fn close(&self) {
-        self.health.set(false);
-        for c in [&self.reader, &self.control] {
-            match tokio::time::timeout(Duration::from_secs(2), c.quit()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => debug!(error = %e, "redis quit failed"),
-                Err(_) => debug!("redis quit timed out"),
-            }
+        if self.close_on_stop {
+            close_clients(&self.health).await;
         }
     }
 
     /// Connects both clients and ensures the group; `false` if cancelled first.
-    async fn connect(&self, backoff: &mut Backoff, cancel: &CancellationToken) -> bool {
+    async fn connect_with(&self, backoff: &mut Backoff, cancel: &CancellationToken) -> bool {
         let cfg = &self.config;
         // Once a client's first connection succeeded, fred's reconnect policy owns it.
         let mut initialized = [false; 2];

@@ -42,6 +42,10 @@ impl Health {
             && self.inner.clients.iter().all(|c| c.is_connected())
     }
 
+    pub(crate) fn clients(&self) -> &[Client] {
+        &self.inner.clients
+    }
+
     pub(crate) fn set(&self, ok: bool) {
         self.inner.last_ok.store(ok, Ordering::Release);
     }

@@ -37,7 +37,12 @@
 //!    back off (capped, jittered) while fred reconnects (exponential policy, forever).
 //! 8. **Stop** (the `CancellationToken`): a blocked read is woken with
 //!    `CLIENT UNBLOCK <id> TIMEOUT`; batches already delivered are handled and acknowledged;
-//!    no further read is issued.
+//!    no further read is issued. `run` then closes its Redis connections, unless
+//!    [`Consumer::keep_open_on_stop`] asked it not to: the application closes them later with
+//!    a [`Closer`] (the Processor closes Redis after its metrics server).
+//!
+//! Step 1 can be taken ahead of `run` with [`Consumer::connect`], so `/readyz` reports
+//! Redis's state while the application still prepares its handler.
 //!
 //! # Metrics (`metrics` facade; names from `operations.md`)
 //! | name | kind | meaning |
@@ -72,7 +77,7 @@ mod ops;
 mod tail;
 
 pub use crate::config::{ConsumerConfig, TailConfig};
-pub use crate::consumer::{BatchHandler, Consumer};
+pub use crate::consumer::{BatchHandler, Closer, Consumer};
 pub use crate::entry::{Disposition, StreamEntry, TailEntry, entry_id_millis};
 pub use crate::error::{Error, Result};
 pub use crate::health::Health;

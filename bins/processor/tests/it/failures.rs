@@ -336,3 +336,48 @@ impl Env {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_names_only_postgres_while_the_start_up_waits_for_it() {
+    let Some(env) = Env::new().await else { return };
+    let proxy = TcpProxy::start(env.pg.host_port()).await;
+    proxy.cut().await;
+    let mut vars = env.env("startup-pg-down-1");
+    vars.retain(|(name, _)| name != "DATABASE_URL");
+    vars.push(("DATABASE_URL".to_owned(), env.pg.url_via(&proxy)));
+    let mut child = test_support::ChildProcess::spawn(env!("CARGO_BIN_EXE_processor"), vars);
+    let line = child
+        .wait_for_json(
+            |v| v["message"] == "metrics server listening",
+            Duration::from_secs(30),
+        )
+        .await;
+    let addr: std::net::SocketAddr = line["addr"].as_str().unwrap().parse().unwrap();
+
+    // Redis is up: only PostgreSQL may be named while the migrations wait for it.
+    let expected = r#"{"status":"unavailable","failing":["postgres"]}"#;
+    assert!(
+        support::eventually(Duration::from_secs(10), || async {
+            support::http_get(addr, "/readyz").await == (503, expected.to_owned())
+        })
+        .await,
+        "/readyz while PostgreSQL is down at start-up: {:?}",
+        support::http_get(addr, "/readyz").await
+    );
+
+    proxy.restore().await;
+    child
+        .wait_for_json(
+            |v| v["message"] == "processor running",
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(
+        support::eventually(Duration::from_secs(10), || async {
+            support::http_get(addr, "/readyz").await.0 == 200
+        })
+        .await
+    );
+    child.sigterm();
+    assert_eq!(child.wait(Duration::from_secs(30)).await.code(), Some(0));
+}

@@ -106,3 +106,35 @@ async fn sigterm_mid_stream_exits_0_in_time_and_acks_the_batch_in_flight() {
     assert_eq!(env.rows().await, 20_000);
     assert!(p.stop().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_stages_in_the_contract_order() {
+    let Some(env) = Env::new().await else { return };
+    let mut p = env.spawn("order-1", &[]).await;
+    env.add(&support::records(5, 50)).await;
+    env.wait_drained(50, Duration::from_secs(20)).await;
+    assert_eq!(p.stop().await.code(), Some(0), "{}", p.child.output());
+
+    // operations.md: … durable consumer → metrics server → Redis → PostgreSQL pool.
+    let messages: Vec<String> = p
+        .child
+        .lines()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line.text).ok())
+        .filter_map(|v| v["message"].as_str().map(str::to_owned))
+        .collect();
+    let at = |message: &str| {
+        messages
+            .iter()
+            .position(|m| m == message)
+            .unwrap_or_else(|| panic!("no {message:?} line in {messages:#?}"))
+    };
+    let consumer = at("stream consumer stopped");
+    let metrics = at("metrics server stopped");
+    let redis = at("redis closed");
+    let postgres = at("postgres pool closed");
+    assert!(
+        consumer < metrics && metrics < redis && redis < postgres,
+        "wrong shutdown order: {messages:#?}"
+    );
+}

@@ -564,3 +564,33 @@ async fn retried_entries_are_redelivered_and_never_dead_lettered() {
     assert_eq!(dead[0].1["source_id"], bad);
     assert_eq!(dead[0].1["error"], "malformed");
 }
+
+#[tokio::test]
+async fn connect_before_run_and_close_after_it_when_kept_open() {
+    let Some((redis, client)) = redis().await else {
+        return;
+    };
+    let stream = redis.unique_key("s");
+    let h = Recording::new(ack_all);
+    let mut consumer = Consumer::new(config(redis.url(), &stream, "c1"))
+        .unwrap()
+        .keep_open_on_stop();
+    let health = consumer.health();
+    let closer = consumer.closer();
+
+    // `connect` alone: Redis reported up and the group made, nothing read yet.
+    assert!(consumer.connect(&CancellationToken::new()).await);
+    assert!(health.is_up(), "up after connect, before run");
+    assert_eq!(groups(&client, &stream).await.len(), 1);
+    let ids = add(&client, &stream, 0..2).await;
+    assert!(h.seen().is_empty());
+
+    let (cancel, task) = start(consumer, h.clone());
+    wait_until(WAIT, "2 handled", || async { h.seen().len() == 2 }).await;
+    stop(cancel, task).await;
+    assert!(health.is_up(), "kept open after run returned");
+    closer.close().await;
+    assert!(!health.is_up(), "down once closed");
+    let seen: Vec<String> = h.seen().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(seen, ids);
+}
