@@ -224,8 +224,10 @@ impl PositionWriter {
                     outcome.duplicates += rows.len() as u64 - inserted;
                 }
                 Err(AttemptError::Data(sqlstate, message)) if range.len() == 1 => {
+                    // Not logged here: the writer does not know the row's stream entry id,
+                    // and every log line about a record must name it (operations.md). The
+                    // caller logs the rejection from `BatchOutcome::rejected`.
                     let index = order[range.start];
-                    warn!(index, imei = %records[index].device_id, %sqlstate, %message, "database rejected a position");
                     outcome.rejected.push(RejectedRow {
                         index,
                         sqlstate,
@@ -233,7 +235,7 @@ impl PositionWriter {
                     });
                 }
                 Err(AttemptError::Data(sqlstate, message)) => {
-                    debug!(rows = range.len(), %sqlstate, %message, "bisecting a rejected batch");
+                    debug!(rows = range.len(), %sqlstate, error = %message, "bisecting a rejected batch");
                     let mid = range.start + range.len() / 2;
                     todo.push(mid..range.end);
                     todo.push(range.start..mid);

@@ -107,6 +107,19 @@ async fn a_row_the_database_rejects_is_dead_lettered_and_the_rest_is_written() {
         Some(1.0)
     );
     assert!(p.stop().await.success());
+    // operations.md: every log line about a record names the stream entry id.
+    for line in p.child.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line.text) else {
+            continue;
+        };
+        let about_the_row = line.text.contains("356307049999999")
+            || v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("rejected"));
+        if about_the_row {
+            assert_eq!(v["entry_id"], ids[137].as_str(), "{}", line.text);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
