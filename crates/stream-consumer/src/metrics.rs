@@ -40,7 +40,7 @@ pub const READ_RESULTS: [&str; 3] = ["ok", "empty", "error"];
 pub fn describe_metrics() {
     describe_counter!(
         READS_TOTAL,
-        "Consumer-group reads (XREADGROUP and XAUTOCLAIM pages) by result"
+        "Consumer-group reads (XREADGROUP calls) by result"
     );
     describe_counter!(
         RECORDS_TOTAL,
