@@ -27,7 +27,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use teltonika_codec::stream_record::{AttributeValue, EntryCodec, StreamRecord, encode_entry};
+use teltonika_codec::stream_record::{
+    AttributeValue, EntryCodec, StreamRecord, encode_entry, format_timestamp,
+};
 
 const DATABASE: &str = "processor_bench";
 const STREAM: &str = "bench:pipeline:telemetry";
@@ -350,17 +352,7 @@ fn write_csv(records: &[StreamRecord], path: &Path) -> anyhow::Result<()> {
             continue;
         }
         line.clear();
-        let t = r.timestamp;
-        let ts = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.millisecond()
-        );
+        let ts = format_timestamp(r.timestamp);
         let mut attributes = serde_json::Map::new();
         for (id, value) in &r.attributes {
             let v = match value {

@@ -11,7 +11,7 @@
 
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Map, Value, json};
-use teltonika_codec::stream_record::EntryCodec;
+use teltonika_codec::stream_record::{EntryCodec, format_timestamp};
 use teltonika_codec::{
     AvlCodec, AvlPacket, AvlPacketView, AvlRecord, AvlRecordView, Datagram, DatagramView,
     GenerationType, GprsMessage, GprsMessageView, Gps, Imei, IoElement, IoList, IoValue,
@@ -20,20 +20,6 @@ use teltonika_codec::{
 use time::OffsetDateTime;
 
 use crate::input::{parse_hex, to_hex};
-
-fn iso(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
 
 fn codec_name(codec: AvlCodec) -> &'static str {
     EntryCodec::from(codec).as_str()
@@ -56,7 +42,7 @@ fn record(r: &AvlRecordView<'_>) -> Value {
         })
         .collect();
     let mut out = json!({
-        "timestamp": iso(r.timestamp()),
+        "timestamp": format_timestamp(r.timestamp()),
         "timestamp_ms": r.timestamp_ms(),
         "priority": r.priority() as u8,
         "latitude": gps.latitude(),

@@ -191,27 +191,22 @@ impl DirectusClient {
     /// A [`DirectusError`] when Directus gave no usable answer (timeout, connection failure,
     /// unexpected status, 200 without `data` or not JSON). Never cached.
     pub async fn who_is(&self, credentials: &Credentials) -> Result<Identity> {
-        let inner = Arc::clone(&self.inner);
-        let credentials = credentials.clone();
-        self.inner
-            .users
-            .get(credentials.key(), move || async move {
-                inner.fetch_identity(&credentials).await
-            })
-            .await
+        self.ask_identity(credentials, true).await
     }
 
-    /// [`who_is`](Self::who_is) without the cache: the question reaches Directus (or joins the
-    /// identical one in flight). Used by [`revalidate`](Self::revalidate), which must notice a
-    /// session revoked since the last answer.
-    async fn who_is_fresh(&self, credentials: &Credentials) -> Result<Identity> {
+    /// `/users/me`, coalesced with the identical question in flight; answered from the cache
+    /// only when `use_cache` ([`revalidate`](Self::revalidate) must notice a session revoked
+    /// since the last answer, so it never is).
+    async fn ask_identity(&self, credentials: &Credentials, use_cache: bool) -> Result<Identity> {
         let inner = Arc::clone(&self.inner);
         let credentials = credentials.clone();
         self.inner
             .users
-            .get_fresh(credentials.key(), move || async move {
-                inner.fetch_identity(&credentials).await
-            })
+            .ask(
+                credentials.key(),
+                move || async move { inner.fetch_identity(&credentials).await },
+                use_cache,
+            )
             .await
     }
 
@@ -242,7 +237,8 @@ impl DirectusClient {
     /// Re-asks `/users/me` for many connections' credentials: one question per distinct
     /// credential (at most [`REVALIDATE_CONCURRENCY`] at a time, coalesced like
     /// [`who_is`](Self::who_is) but never answered from the cache — a session revoked since the
-    /// last answer must be noticed now; the fresh answers refresh the cache). The answer maps each distinct [`CredentialKey`] to its
+    /// last answer must be noticed now; the fresh answers refresh the cache). The answer maps
+    /// each distinct [`CredentialKey`] to its
     /// outcome; the caller closes (4401) the connections whose answer is
     /// `Ok(Identity::Unauthorized)` and keeps the others (an error is not a logout).
     pub async fn revalidate<'a, I>(
@@ -267,7 +263,7 @@ impl DirectusClient {
                 && let Some((key, creds)) = pending.pop()
             {
                 let client = self.clone();
-                running.spawn(async move { (key, client.who_is_fresh(&creds).await) });
+                running.spawn(async move { (key, client.ask_identity(&creds, false).await) });
             }
             match running.join_next().await {
                 Some(Ok((key, answer))) => {

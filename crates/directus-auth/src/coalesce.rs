@@ -59,18 +59,15 @@ where
         self.ask(key, fetch, true).await
     }
 
-    /// Like [`get`](Self::get) but never answered from the cache: joins the request in flight
-    /// for `key` or makes a new one (whose answer is cached as usual). For questions that must
-    /// reach the server, e.g. the periodic session re-validation.
-    pub(crate) async fn get_fresh<F, Fut>(self: &Arc<Self>, key: K, fetch: F) -> Answer<V>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Answer<V>> + Send + 'static,
-    {
-        self.ask(key, fetch, false).await
-    }
-
-    async fn ask<F, Fut>(self: &Arc<Self>, key: K, fetch: F, cached: bool) -> Answer<V>
+    /// The answer for `key`: from the cache when `use_cache` and it holds a fresh one, else
+    /// the request in flight for `key`, else a new request made with `fetch` (whose answer is
+    /// cached as usual).
+    pub(crate) async fn ask<F, Fut>(
+        self: &Arc<Self>,
+        key: K,
+        fetch: F,
+        use_cache: bool,
+    ) -> Answer<V>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Answer<V>> + Send + 'static,
@@ -78,7 +75,7 @@ where
         let mut receiver = {
             let mut state = self.state.lock();
             if let Some((value, expires)) = state.cache.get(&key) {
-                if cached && Instant::now() < *expires {
+                if use_cache && Instant::now() < *expires {
                     return Ok(value.clone());
                 }
                 state.cache.pop(&key);

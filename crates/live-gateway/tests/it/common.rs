@@ -159,11 +159,8 @@ impl Env {
         speed: u16,
         angle: u16,
     ) -> String {
-        let fields = record_fields(imei, ts_ms, lat, lon, speed, angle);
-        self.redis_client
-            .xadd::<String, _, _, _, _>(&self.stream, false, None, "*", fields)
+        self.xadd_raw(record_fields(imei, ts_ms, lat, lon, speed, angle))
             .await
-            .unwrap()
     }
 
     /// XADDs raw fields (e.g. an undecodable record).
@@ -261,19 +258,10 @@ pub(crate) fn record_fields(
     ]
 }
 
-/// ISO-8601 UTC with milliseconds.
+/// ISO-8601 UTC with milliseconds, as tcp-ingestion writes it.
 pub(crate) fn iso(ts_ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000).unwrap();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    teltonika_codec::stream_record::format_timestamp(t)
 }
 
 /// Now, epoch ms.

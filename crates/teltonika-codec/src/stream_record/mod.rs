@@ -70,6 +70,20 @@ pub use decode::{Decoder, decode_entry, decode_payload};
 pub use encode::{encode_entry, encode_payload};
 pub use error::{Problem, Result, StreamRecordError};
 
+/// Formats a time as the stream record's `timestamp` and `ts` fields carry it, the way
+/// JavaScript's `Date.prototype.toISOString` writes it (UTC, three fractional digits; more only
+/// for sub-millisecond times, which tcp-ingestion never produces).
+///
+/// ```
+/// use teltonika_codec::stream_record::format_timestamp;
+///
+/// let t = time::OffsetDateTime::from_unix_timestamp(1_714_647_600).unwrap();
+/// assert_eq!(format_timestamp(t), "2024-05-02T11:00:00.000Z");
+/// ```
+pub fn format_timestamp(t: OffsetDateTime) -> String {
+    timestamp::to_iso(t)
+}
+
 /// Name of the entry field holding the record's timestamp (ISO-8601 UTC with milliseconds).
 pub const FIELD_TS: &str = "ts";
 /// Name of the entry field holding the tracker's IMEI.
