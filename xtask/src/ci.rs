@@ -6,7 +6,9 @@
 //! 4. `cargo xtask check-boundaries`
 //! 5. every test: `cargo nextest run --workspace --profile ci` with `REQUIRE_SERVICES=1`
 //!    (service tests fail instead of skipping), then `cargo test --doc --workspace`
-//! 6. optional steps that skip themselves with one line when their tool is missing:
+//! 6. `cargo xtask published-crates`: `cargo publish --dry-run` of the crates other teams use
+//!    and their public API against the committed snapshots
+//! 7. optional steps that skip themselves with one line when their tool is missing:
 //!    `cargo xtask fuzz --smoke` (needs a nightly toolchain), `cargo xtask e2e` (headless
 //!    Chromium; required when `CI` is set — `.ci/run` installs it)
 //!
@@ -174,6 +176,10 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
                 command.env("REQUIRE_SERVICES", "1");
                 run_command(&mut command)
             }),
+        ),
+        (
+            "published crates (publish --dry-run, public API)",
+            Box::new(|| crate::published::run(&[])),
         ),
         // Optional steps: each skips itself with one line when its tool is missing.
         (

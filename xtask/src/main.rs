@@ -9,6 +9,7 @@ mod ci;
 mod demo;
 mod fuzz;
 mod integration;
+mod published;
 #[cfg(test)]
 mod tidy;
 
@@ -17,6 +18,7 @@ const USAGE: &str = "cargo xtask <command>
   integration [..]   the service tests only (nextest `kind(test)`; extra args go to nextest)
   check-boundaries   crate-boundary rules from cargo metadata
   fuzz [--smoke]     cargo-fuzz targets (nightly)
+  published-crates [--bless]  teltonika-codec and live-protocol: publish --dry-run, public API snapshot
   bench pipeline     end-to-end throughput of the processor vs a plain COPY (local Redis/PostgreSQL)
   bench live         live path: idle memory per connection, delivery latency, ceiling
   demo [--cars N] [--rate HZ] [--port P]  Redis+PostgreSQL, processor, rally simulator, live map page
@@ -34,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         "integration" => integration::run(&args),
         "check-boundaries" => check_boundaries::run(&args),
         "fuzz" => fuzz::run(&args),
+        "published-crates" => published::run(&args),
         "bench" => bench::run(&args),
         "demo" => demo::run(&args),
         "e2e" => demo::run_e2e(&args),

@@ -13,8 +13,12 @@
 //! For load tests, [`ClientConfig::raw_positions`] hands `position` frames over as raw bytes
 //! without parsing them (detected by their fixed prefix), keeping per-message cost low.
 //!
-//! Plain `ws://` only: TLS is expected to be terminated by the reverse proxy in front of the
-//! Processor, or tests and benchmarks talk to it directly.
+//! `ws://` and `wss://`. A `wss://` URL is TLS (rustls with the `ring` provider, TLS 1.2 and
+//! 1.3), the server's certificate verified against the system's trust store through
+//! `rustls-platform-verifier` — or against whatever [`ClientConfig::tls`] says, e.g. a private CA.
+//! A `wss://` URL never falls back to plaintext: a TLS failure is a
+//! [`ClientEvent::Disconnected`] whose reason names the cause (unknown issuer, name mismatch…),
+//! and the client retries with its backoff like any other connect failure.
 //!
 //! Implementation note: fastwebsockets' `read_frame` is not cancel-safe, so a reader task owns
 //! the read half and forwards frames over a channel, while the connection task owns the write
@@ -23,6 +27,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,6 +42,9 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, timeout};
 
 use crate::{ClientMessage, ServerMessage, Topic, close};
+
+/// The rustls this client links, for building a [`ClientConfig::tls`] of the same version.
+pub use rustls;
 
 /// How the client authenticates the upgrade. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,8 +67,13 @@ impl fmt::Debug for Auth {
 /// Client settings. [`ClientConfig::new`] gives the protocol's defaults.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// `ws://host[:port]/path`.
+    /// `ws://host[:port]/path` or `wss://host[:port]/path`.
     pub url: String,
+    /// TLS settings for `wss://` URLs. `None` (the default): the system's trust store through
+    /// the platform verifier, no client certificate. Give your own to trust a private CA or to
+    /// present a client certificate (build it on [`rustls::crypto::ring`], the provider this
+    /// crate links).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Credentials for the upgrade (none: the server answers 401).
     pub auth: Option<Auth>,
     /// An `Origin` header to send (browsers always do; other clients usually do not).
@@ -86,6 +99,7 @@ impl ClientConfig {
     pub fn new(url: impl Into<String>) -> Self {
         ClientConfig {
             url: url.into(),
+            tls: None,
             auth: None,
             origin: None,
             idle_timeout: Duration::from_secs(60),
@@ -333,14 +347,30 @@ async fn connect(config: &ClientConfig) -> Result<Socket, ConnectError> {
         .url
         .parse()
         .map_err(|_| ConnectError::new("invalid url"))?;
-    if uri.scheme_str() != Some("ws") {
-        return Err(ConnectError::new("only ws:// urls are supported"));
-    }
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => return Err(ConnectError::new("the url must start with ws:// or wss://")),
+    };
     let authority = uri
         .authority()
         .ok_or_else(|| ConnectError::new("url has no host"))?
         .clone();
-    let port = authority.port_u16().unwrap_or(80);
+    let port = authority
+        .port_u16()
+        .unwrap_or(if secure { 443 } else { 80 });
+    // Checked before connecting, so a bad host name is not retried as if it were an outage.
+    let tls = if secure {
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let server_name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|_| ConnectError::new(format!("invalid TLS server name {host:?}")))?;
+        Some((tls_connector(config)?, server_name))
+    } else {
+        None
+    };
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let mut request = http::Request::builder()
         .method("GET")
@@ -367,24 +397,53 @@ async fn connect(config: &ClientConfig) -> Result<Socket, ConnectError> {
         .body(Empty::<Bytes>::new())
         .map_err(|_| ConnectError::new("invalid request headers"))?;
     let attempt = async {
-        let stream = TcpStream::connect((authority.host(), port))
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let stream = TcpStream::connect((host, port))
             .await
             .map_err(|error| ConnectError::new(format!("connect: {error}")))?;
         let _ = stream.set_nodelay(true);
-        fastwebsockets::handshake::client(&SpawnExecutor, request, stream)
-            .await
-            .map_err(|error| match error {
-                WebSocketError::InvalidStatusCode(status) => ConnectError {
-                    reason: format!("upgrade refused with HTTP {status}"),
-                    status: Some(status),
-                },
-                other => ConnectError::new(format!("handshake: {other}")),
-            })
+        let upgraded = match tls {
+            None => fastwebsockets::handshake::client(&SpawnExecutor, request, stream).await,
+            Some((connector, server_name)) => {
+                let stream = connector
+                    .connect(server_name, stream)
+                    .await
+                    .map_err(|error| ConnectError::new(format!("TLS handshake: {error}")))?;
+                fastwebsockets::handshake::client(&SpawnExecutor, request, stream).await
+            }
+        };
+        upgraded.map_err(|error| match error {
+            WebSocketError::InvalidStatusCode(status) => ConnectError {
+                reason: format!("upgrade refused with HTTP {status}"),
+                status: Some(status),
+            },
+            other => ConnectError::new(format!("handshake: {other}")),
+        })
     };
     let (ws, _response) = timeout(config.connect_timeout, attempt)
         .await
         .map_err(|_| ConnectError::new("connect timed out"))??;
     Ok(ws)
+}
+
+/// The TLS connector for a `wss://` URL: the caller's settings, else the platform verifier.
+fn tls_connector(config: &ClientConfig) -> Result<tokio_rustls::TlsConnector, ConnectError> {
+    let tls = match &config.tls {
+        Some(tls) => Arc::clone(tls),
+        None => {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let tls = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .and_then(rustls_platform_verifier::BuilderVerifierExt::with_platform_verifier)
+                .map_err(|error| ConnectError::new(format!("TLS set-up: {error}")))?
+                .with_no_client_auth();
+            Arc::new(tls)
+        }
+    };
+    Ok(tokio_rustls::TlsConnector::from(tls))
 }
 
 /// What the reader task forwards.

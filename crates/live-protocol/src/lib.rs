@@ -11,6 +11,9 @@
 //! `directus-auth`), or carrying internal types onto the wire. Without the `client` feature it
 //! has no I/O and no async runtime, so any team can depend on it.
 //!
+//! Cargo features: `client` (off by default) adds the tokio client, over `ws://` and `wss://`
+//! (rustls with the `ring` provider).
+//!
 //! ```
 //! use live_protocol::{parse_client_message, ClientMessage, ServerMessage};
 //! let msg = parse_client_message(
@@ -24,12 +27,15 @@
 //! );
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod codes;
 mod inbound;
 mod outbound;
 mod topic;
 
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 
 pub use codes::{
@@ -38,3 +44,8 @@ pub use codes::{
 pub use inbound::{ClientMessage, InboundError, InboundErrorKind, MessageId, parse_client_message};
 pub use outbound::{Position, PositionView, ServerMessage, encode_position, write_position};
 pub use topic::{EVENT_TOPIC_PREFIX, Topic, TopicError};
+
+/// The README's examples, compiled as doctests so they cannot rot.
+#[cfg(all(doctest, feature = "client"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -12,8 +12,16 @@
 //! What it is NOT for: I/O of any kind. The codec knows nothing of sockets, tokio (except an
 //! optional `tokio` feature that adapts the framer to `tokio_util::codec`), Redis or
 //! PostgreSQL. It never panics on outside input and contains no `unsafe` code.
+//!
+//! Cargo features:
+//! - `stream-record` (default): the [`stream_record`] module (JSON through simd-json, base64).
+//!   A team that needs only the binary protocol turns default features off and builds neither.
+//! - `tokio`: `tokio_codec`, a `tokio_util::codec::{Decoder, Encoder}` over the [`Framer`].
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "stream-record")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stream-record")))]
 pub mod stream_record;
 
 // The binary protocol (sans I/O).
@@ -25,6 +33,7 @@ pub mod gprs;
 pub mod imei;
 pub mod tcp;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio_codec;
 pub mod udp;
 
@@ -41,4 +50,9 @@ pub use tcp::{
     DecodeOptions, Decoded, TcpFrame, TcpFrameView, decode_avl_ack, decode_tcp_frame,
     encode_avl_ack,
 };
+/// The README's examples, compiled as doctests so they cannot rot.
+#[cfg(all(doctest, feature = "tokio", feature = "stream-record"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use udp::{Datagram, DatagramView, UdpAck, datagrams, decode_datagram};

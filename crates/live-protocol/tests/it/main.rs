@@ -19,6 +19,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use live_protocol::client::rustls;
 use live_protocol::client::{Auth, ClientConfig, ClientEvent, spawn};
 use live_protocol::{
     ClientMessage, Position, ServerMessage, Topic, encode_position, parse_client_message,
@@ -26,6 +27,7 @@ use live_protocol::{
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 const GOOD_COOKIE: &str = "directus_session_token=good";
 
@@ -59,6 +61,15 @@ type Sockets = Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>;
 
 impl Server {
     async fn start(addr: SocketAddr, mode: Mode) -> Server {
+        Self::start_with(addr, mode, None).await
+    }
+
+    /// A server that speaks TLS (`wss://`) with `acceptor`'s certificate.
+    async fn start_tls(mode: Mode, acceptor: TlsAcceptor) -> Server {
+        Self::start_with("127.0.0.1:0".parse().unwrap(), mode, Some(acceptor)).await
+    }
+
+    async fn start_with(addr: SocketAddr, mode: Mode, tls: Option<TlsAcceptor>) -> Server {
         let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -76,6 +87,7 @@ impl Server {
                 let seen = seen_tx.clone();
                 let counter = Arc::clone(&counter);
                 let tracked = Arc::clone(&tracked);
+                let tls = tls.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req| {
                         handle(
@@ -86,10 +98,25 @@ impl Server {
                             Arc::clone(&tracked),
                         )
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
+                    let http = http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http
+                                .serve_connection(TokioIo::new(stream), service)
+                                .with_upgrades()
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            // A failed handshake (the client distrusts us) just ends the connection.
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let _ = http
+                                .serve_connection(TokioIo::new(stream), service)
+                                .with_upgrades()
+                                .await;
+                        }
+                    }
                 });
             }
         });
@@ -393,4 +420,116 @@ async fn a_close_naming_a_client_bug_stops_the_client_other_closes_reconnect() {
             "close {code}"
         );
     }
+}
+
+/// A CA and a server certificate for `localhost` and 127.0.0.1, made for this test run.
+struct TestPki {
+    ca: rustls::pki_types::CertificateDer<'static>,
+    acceptor: TlsAcceptor,
+}
+
+fn test_pki() -> TestPki {
+    let provider = || Arc::new(rustls::crypto::ring::default_provider());
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "live-protocol test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let server = server_params.signed_by(&server_key, &ca).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(server_key.serialize_der()).unwrap();
+    let server_config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![server.der().clone(), ca.der().clone()], key)
+        .unwrap();
+    TestPki {
+        ca: ca.der().clone(),
+        acceptor: TlsAcceptor::from(Arc::new(server_config)),
+    }
+}
+
+/// Client TLS settings that trust only `ca`.
+fn trusting(ca: rustls::pki_types::CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn wss_with_a_trusted_ca_subscribes_and_receives_positions() {
+    let pki = test_pki();
+    let mut server = Server::start_tls(Mode::Responsive, pki.acceptor.clone()).await;
+    let mut config = config(server.addr);
+    config.url = format!("wss://localhost:{}/ws", server.addr.port());
+    config.tls = Some(trusting(pki.ca.clone()));
+    let (handle, mut events) = spawn(config);
+    assert_eq!(next(&mut events).await, ClientEvent::Connected);
+    handle.subscribe(topic()).await.unwrap();
+    assert_eq!(seen(&mut server).await, topic().to_string());
+    assert!(matches!(
+        next(&mut events).await,
+        ClientEvent::Message(ServerMessage::Subscribed { .. })
+    ));
+    assert_eq!(
+        next(&mut events).await,
+        ClientEvent::Message(ServerMessage::Position {
+            topic: topic(),
+            position: sample(),
+        })
+    );
+    handle.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn wss_to_a_server_the_system_does_not_trust_fails_naming_the_certificate() {
+    let pki = test_pki();
+    let server = Server::start_tls(Mode::Responsive, pki.acceptor.clone()).await;
+    let mut config = config(server.addr);
+    config.url = format!("wss://localhost:{}/ws", server.addr.port());
+    // No `tls`: the system's trust store, which does not know this run's CA.
+    let (handle, mut events) = spawn(config);
+    let ClientEvent::Disconnected { reason, status, .. } = next(&mut events).await else {
+        panic!("expected a refused connection");
+    };
+    assert_eq!(status, None);
+    assert!(
+        reason.contains("TLS handshake") && reason.to_lowercase().contains("certificate"),
+        "the reason names the TLS failure: {reason}"
+    );
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 0, "never upgraded");
+    handle.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn wss_never_falls_back_to_plaintext() {
+    // A plain ws:// server behind a wss:// URL: the handshake fails, no upgrade is sent.
+    let server = Server::start("127.0.0.1:0".parse().unwrap(), Mode::Responsive).await;
+    let mut config = config(server.addr);
+    config.url = format!("wss://127.0.0.1:{}/ws", server.addr.port());
+    config.tls = Some(trusting(test_pki().ca));
+    let (handle, mut events) = spawn(config);
+    let ClientEvent::Disconnected { reason, .. } = next(&mut events).await else {
+        panic!("expected a refused connection");
+    };
+    assert!(reason.contains("TLS handshake"), "{reason}");
+    assert_eq!(
+        server.accepted.load(Ordering::SeqCst),
+        0,
+        "no plaintext upgrade"
+    );
+    handle.close().await.unwrap();
 }
