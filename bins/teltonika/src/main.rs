@@ -12,22 +12,109 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use teltonika_codec::{DecodeOptions, Event, Framer, Step, TcpFrameView, UdpAck, encode_avl_ack};
 
-const USAGE: &str = "\
-usage:
-  teltonika decode [HEX] [--file PATH] [--binary] [--auto|--tcp|--frame|--udp] [--lenient]
-  teltonika encode [JSON] [--file PATH]
-  teltonika ack    [HEX] [--file PATH] [--binary] [--auto|--tcp|--frame|--udp]
+/// Decode, encode and acknowledge Teltonika frames.
+///
+/// Input comes from the HEX/JSON argument, else --file, else standard input. Hex may contain
+/// spaces, newlines and 0x prefixes; --binary reads raw bytes (files and stdin only).
+///
+/// Exit status: 0 on success, 1 on invalid input (the message names the byte offset), 2 on a
+/// usage error.
+#[derive(Debug, Parser)]
+#[command(
+    name = "teltonika",
+    version,
+    about,
+    long_about,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Input comes from the HEX/JSON argument, else --file, else standard input. Hex may contain
-spaces, newlines and 0x prefixes; --binary reads raw bytes (files and stdin only).
-Modes: --tcp a TCP stream (optional IMEI handshake, frames, 0xFF keep-alives); --frame exactly
-one TCP frame; --udp one or more UDP datagrams back to back; --auto (default) guesses.
-decode prints one JSON object per line (per handshake, frame or datagram); with --lenient,
-frames with a bad CRC or count are decoded anyway and their \"deviations\" listed.
-encode reads those JSON objects (one per line, or an array) and prints each frame as hex.
-ack prints, per frame, the reply a server sends (hex), and says when none is owed.";
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode frames to JSON, one object per handshake, frame or datagram.
+    ///
+    /// With --lenient, frames with a bad CRC or count are decoded anyway and their
+    /// "deviations" listed.
+    Decode {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        mode: ModeArgs,
+        /// Decode frames whose CRC, record counts or IO totals are wrong, listing each defect.
+        #[arg(long)]
+        lenient: bool,
+    },
+    /// Encode JSON objects (as `decode` prints them; one per line, or an array) to frames in hex.
+    Encode {
+        /// The JSON text (else --file, else standard input).
+        #[arg(value_name = "JSON")]
+        text: Option<String>,
+        /// Read the JSON from this file.
+        #[arg(short, long, value_name = "PATH")]
+        file: Option<String>,
+    },
+    /// Print, per frame, the reply a server sends (hex), and say when none is owed.
+    Ack {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        mode: ModeArgs,
+    },
+    /// Print a completion script for SHELL (e.g. `teltonika completions bash > /etc/bash_completion.d/teltonika`).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where the bytes come from.
+#[derive(Debug, clap::Args)]
+struct InputArgs {
+    /// Hex of the input (else --file, else standard input).
+    #[arg(value_name = "HEX")]
+    text: Option<String>,
+    /// Read the input from this file.
+    #[arg(short, long, value_name = "PATH")]
+    file: Option<String>,
+    /// The file or standard input holds raw bytes, not hex.
+    #[arg(long)]
+    binary: bool,
+}
+
+/// How to cut the input into frames (at most one; --auto by default).
+#[derive(Debug, clap::Args)]
+#[group(multiple = false)]
+struct ModeArgs {
+    /// Guess from the first bytes (the default).
+    #[arg(long)]
+    auto: bool,
+    /// A TCP stream: optional IMEI handshake, frames, 0xFF keep-alives.
+    #[arg(long)]
+    tcp: bool,
+    /// Exactly one TCP frame.
+    #[arg(long)]
+    frame: bool,
+    /// One or more UDP datagrams back to back.
+    #[arg(long)]
+    udp: bool,
+}
+
+impl ModeArgs {
+    fn mode(&self) -> Mode {
+        match (self.tcp, self.frame, self.udp) {
+            (true, _, _) => Mode::Tcp,
+            (_, true, _) => Mode::Frame,
+            (_, _, true) => Mode::Udp,
+            _ => Mode::Auto,
+        }
+    }
+}
 
 /// How to cut the input into frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,84 +125,29 @@ enum Mode {
     Udp,
 }
 
+/// The input of one command, as `input.rs` reads it.
 #[derive(Debug)]
 struct Args {
-    command: String,
     text: Option<String>,
     file: Option<String>,
     binary: bool,
-    mode: Mode,
-    lenient: bool,
 }
 
-/// A usage error (exit 2) as opposed to invalid input (exit 1).
-#[derive(Debug)]
-struct Usage(String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}\n\n{USAGE}", self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
-
-fn parse_args(args: &[String]) -> Result<Args, Usage> {
-    let mut it = args.iter();
-    let command = it
-        .next()
-        .ok_or_else(|| Usage("no command given".into()))?
-        .clone();
-    let mut parsed = Args {
-        command,
-        text: None,
-        file: None,
-        binary: false,
-        mode: Mode::Auto,
-        lenient: false,
-    };
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--file" | "-f" => {
-                parsed.file = Some(
-                    it.next()
-                        .ok_or_else(|| Usage("--file needs a path".into()))?
-                        .clone(),
-                );
-            }
-            "--binary" => parsed.binary = true,
-            "--auto" => parsed.mode = Mode::Auto,
-            "--tcp" => parsed.mode = Mode::Tcp,
-            "--frame" => parsed.mode = Mode::Frame,
-            "--udp" => parsed.mode = Mode::Udp,
-            "--lenient" => parsed.lenient = true,
-            s if s.starts_with("--") => return Err(Usage(format!("unknown option {s}"))),
-            s => {
-                if parsed.text.is_some() {
-                    return Err(Usage(format!("unexpected argument {s:?}")));
-                }
-                parsed.text = Some(s.to_owned());
-            }
+impl From<&InputArgs> for Args {
+    fn from(input: &InputArgs) -> Self {
+        Args {
+            text: input.text.clone(),
+            file: input.file.clone(),
+            binary: input.binary,
         }
     }
-    Ok(parsed)
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() || matches!(args[0].as_str(), "-h" | "--help" | "help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let result = parse_args(&args)
-        .map_err(anyhow::Error::from)
-        .and_then(|a| run(&a));
-    match result {
+    // clap prints usage errors (naming the argument) and exits 2; --help/--version exit 0.
+    let cli = Cli::parse();
+    match run(&cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<Usage>() => {
-            eprintln!("teltonika: {e}");
-            ExitCode::from(2)
-        }
         Err(e) => {
             eprintln!("teltonika: {e:#}");
             ExitCode::from(1)
@@ -123,33 +155,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
+fn run(command: &Command) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match args.command.as_str() {
-        "decode" => {
-            let bytes = input::bytes(args)?;
-            for item in decode_all(&bytes, args.mode, args.lenient)? {
+    match command {
+        Command::Decode {
+            input,
+            mode,
+            lenient,
+        } => {
+            let bytes = input::bytes(&input.into())?;
+            for item in decode_all(&bytes, mode.mode(), *lenient)? {
                 writeln!(out, "{}", item.json)?;
             }
         }
-        "ack" => {
-            let bytes = input::bytes(args)?;
-            for item in decode_all(&bytes, args.mode, false)? {
+        Command::Ack { input, mode } => {
+            let bytes = input::bytes(&input.into())?;
+            for item in decode_all(&bytes, mode.mode(), false)? {
                 match item.reply {
                     Some(reply) => writeln!(out, "{}", input::to_hex(&reply))?,
                     None => eprintln!("offset {}: {}: no reply is owed", item.offset, item.kind),
                 }
             }
         }
-        "encode" => {
-            let text = input::text(args)?;
+        Command::Encode { text, file } => {
+            let text = input::text(&Args {
+                text: text.clone(),
+                file: file.clone(),
+                binary: false,
+            })?;
             for (i, frame) in json::parse_frames(&text)?.iter().enumerate() {
                 let bytes = json::encode(frame).with_context(|| format!("object {i}"))?;
                 writeln!(out, "{}", input::to_hex(&bytes))?;
             }
         }
-        other => return Err(Usage(format!("unknown command {other:?}")).into()),
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics on a failed write (e.g. a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "teltonika", &mut script);
+            out.write_all(&script)?;
+        }
     }
     Ok(())
 }

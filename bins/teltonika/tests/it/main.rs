@@ -269,10 +269,47 @@ fn invalid_input_exits_1_with_the_offset() {
 }
 
 #[test]
-fn usage_errors_exit_2() {
+fn usage_errors_exit_2_naming_the_argument() {
     let o = run(&["decode", "--bogus"], None);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("usage"), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("'--bogus'") && err.contains("Usage: teltonika decode"),
+        "{err}"
+    );
     let o = run(&["frobnicate"], None);
     assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'frobnicate'"), "{}", stderr(&o));
+    // Two framing modes at once is a contradiction, not "the last one wins".
+    let o = run(&["decode", "--tcp", "--udp", "00"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("'--tcp' cannot be used with '--udp'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let o = run(&["--help"], None);
+    assert_eq!(o.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&o.stdout);
+    for command in ["decode", "encode", "ack", "completions"] {
+        assert!(help.contains(command), "{help}");
+    }
+    let o = run(&["--version"], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("teltonika "));
+}
+
+#[test]
+fn completions_name_every_command() {
+    let o = run(&["completions", "bash"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let script = String::from_utf8_lossy(&o.stdout);
+    assert!(script.contains("complete -F"), "{script}");
+    for word in ["decode", "encode", "ack", "--lenient", "--binary"] {
+        assert!(script.contains(word), "{word} missing");
+    }
 }
