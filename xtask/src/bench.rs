@@ -27,6 +27,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+use crate::ci::project_root;
 use teltonika_codec::stream_record::{
     AttributeValue, EntryCodec, StreamRecord, encode_entry, format_timestamp,
 };
@@ -550,12 +552,6 @@ fn clock_ticks() -> anyhow::Result<f64> {
         .trim()
         .parse()
         .unwrap_or(100.0))
-}
-
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 #[cfg(test)]

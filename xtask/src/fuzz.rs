@@ -14,11 +14,13 @@
 //! and fails the command. Limits: `-timeout` flags hangs, `-rss_limit_mb` / `-malloc_limit_mb`
 //! flag runaway allocation.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
+
+use crate::ci::project_root;
 
 /// Seconds per target for `--smoke`.
 pub(crate) const SMOKE_SECONDS: u32 = 15;
@@ -163,12 +165,6 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     }
     println!("fuzz: all targets ok in {:.0?}", started.elapsed());
     Ok(())
-}
-
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// `cargo +nightly fuzz …` run from `fuzz/`, with the nightly and the rust-toolchain.toml pin

@@ -3,8 +3,10 @@
 //! (live-gateway), the metrics/health server, and the ordered shutdown.
 //!
 //! What it is NOT for: reusable logic. Consumer-group mechanics live in `stream-consumer`,
-//! SQL in `position-writer`, WebSocket serving in `live-gateway`; this crate only glues them
-//! together. It is the only crate of the workspace that reads the environment.
+//! the durable path's SQL (migrations, writes, device state) in `position-writer`, WebSocket
+//! serving and the live path's read-side SQL (snapshot, device→event map) in `live-gateway`;
+//! this crate only glues them together. It is the only crate of the workspace that reads the
+//! environment.
 
 pub mod app;
 pub mod config;

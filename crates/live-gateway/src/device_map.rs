@@ -59,7 +59,7 @@ impl DeviceEventMap {
 
     /// Loads the map from the database.
     pub(crate) async fn load(pool: &deadpool_postgres::Pool) -> Result<Self, Error> {
-        let client = pool.get().await.map_err(|e| Error::Pool(e.to_string()))?;
+        let client = pool.get().await.map_err(Error::Pool)?;
         let rows = client.query(MAP_QUERY, &[]).await?;
         let mut pairs = Vec::with_capacity(rows.len());
         for row in rows {

@@ -64,7 +64,7 @@ pub enum Error {
     Consumer(#[from] stream_consumer::Error),
     /// A PostgreSQL connection could not be taken from the pool.
     #[error("database pool: {0}")]
-    Pool(String),
+    Pool(#[source] deadpool_postgres::PoolError),
     /// A PostgreSQL query failed.
     #[error("database query: {0}")]
     Query(#[from] tokio_postgres::Error),

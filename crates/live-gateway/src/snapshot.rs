@@ -33,7 +33,7 @@ pub(crate) async fn query(
     pool: &deadpool_postgres::Pool,
     event_id: &str,
 ) -> Result<Vec<Position>, Error> {
-    let client = pool.get().await.map_err(|e| Error::Pool(e.to_string()))?;
+    let client = pool.get().await.map_err(Error::Pool)?;
     let statement = client.prepare_cached(SNAPSHOT_QUERY).await?;
     let rows = client.query(&statement, &[&event_id]).await?;
     let mut positions = Vec::with_capacity(rows.len());

@@ -20,20 +20,6 @@ pub(crate) const POSTGRES_IMAGE: &str = "timescale/timescaledb:latest-pg15";
 /// The Redis image (`name:tag`), overridable with `TEST_REDIS_IMAGE`.
 pub(crate) const REDIS_IMAGE: &str = "redis:7";
 
-/// The Docker engine's address when one is reachable: `DOCKER_HOST`, else a connectable
-/// `/var/run/docker.sock`. Cheap: no request is made.
-pub(crate) fn engine() -> Option<String> {
-    if let Ok(host) = std::env::var("DOCKER_HOST")
-        && !host.is_empty()
-    {
-        return Some(host);
-    }
-    let socket = "/var/run/docker.sock";
-    std::os::unix::net::UnixStream::connect(socket)
-        .ok()
-        .map(|_| format!("unix://{socket}"))
-}
-
 fn image_parts(var: &str, default: &str) -> (String, String) {
     let image = std::env::var(var).unwrap_or_else(|_| default.to_owned());
     match image.rsplit_once(':') {

@@ -35,6 +35,7 @@
 
 mod blocking;
 pub mod directus_stub;
+#[cfg(feature = "docker")]
 mod docker;
 pub mod local;
 pub mod postgres;

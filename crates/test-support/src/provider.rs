@@ -100,7 +100,33 @@ pub(crate) fn server(service: Service) -> Result<Server, Unavailable> {
 /// The Docker engine's address when one is reachable (`DOCKER_HOST`, or a connectable
 /// `/var/run/docker.sock`); cheap, no request is made.
 pub fn docker_engine() -> Option<String> {
-    crate::docker::engine()
+    if let Ok(host) = std::env::var("DOCKER_HOST")
+        && !host.is_empty()
+    {
+        return Some(host);
+    }
+    let socket = "/var/run/docker.sock";
+    std::os::unix::net::UnixStream::connect(socket)
+        .ok()
+        .map(|_| format!("unix://{socket}"))
+}
+
+/// Starts (or joins) the shared container of `service` on `engine`.
+#[cfg(feature = "docker")]
+fn docker_server(engine: &str, service: Service) -> Result<String, String> {
+    match service {
+        Service::Redis => crate::docker::shared_redis(engine),
+        Service::Postgres => crate::docker::shared_postgres(engine),
+    }
+}
+
+/// Without the `docker` feature (the demo's build) there is no container provider: testcontainers
+/// and its Docker client stay out of normal builds.
+#[cfg(not(feature = "docker"))]
+fn docker_server(engine: &str, _service: Service) -> Result<String, String> {
+    Err(format!(
+        "a Docker engine is at {engine}, but test-support was built without its `docker` feature"
+    ))
 }
 
 /// Returns the server, or prints the `SKIP` line (panics under `REQUIRE_SERVICES=1`).
@@ -142,25 +168,19 @@ fn resolve(service: Service) -> Result<Server, Unavailable> {
         }
     }
     if wants(Provider::Docker) {
-        match crate::docker::engine() {
-            Some(engine) => {
-                let started = match service {
-                    Service::Redis => crate::docker::shared_redis(&engine),
-                    Service::Postgres => crate::docker::shared_postgres(&engine),
-                };
-                match started {
-                    Ok(url) => {
-                        return Ok(Server {
-                            provider: Provider::Docker,
-                            url,
-                        });
-                    }
-                    Err(error) => panic!(
-                        "test-support: the Docker engine at {engine} failed to start {}: {error}",
-                        service.label()
-                    ),
+        match docker_engine() {
+            Some(engine) => match docker_server(&engine, service) {
+                Ok(url) => {
+                    return Ok(Server {
+                        provider: Provider::Docker,
+                        url,
+                    });
                 }
-            }
+                Err(error) => panic!(
+                    "test-support: the Docker engine at {engine} failed to start {}: {error}",
+                    service.label()
+                ),
+            },
             None => reasons.push("no Docker engine".to_owned()),
         }
     }
